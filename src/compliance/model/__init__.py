@@ -1,0 +1,1 @@
+"""Domain models: pure data, no I/O."""

@@ -1,0 +1,1 @@
+"""Storage: the SQLAlchemy schema, migrations and repositories (SQLite and PostgreSQL)."""
