@@ -1,0 +1,130 @@
+"""Reading CSV (UTF-8, BOM tolerated) and XLSX tables into numbered rows, as a spreadsheet shows them.
+
+Row numbers count the header as row 1, so `path:row:` points at the line the office sees in Excel.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from compliance.errors import InputError, Problem, SourceLocation
+
+__all__ = ["Table", "read_table"]
+
+
+@dataclass(frozen=True)
+class Table:
+    path: str
+    header: tuple[str, ...]
+    rows: list[tuple[int, dict[str, str]]]  # (spreadsheet row number, column -> cell text, stripped)
+    raw: bytes  # the file's bytes, for its sha256
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def read_table(path: Path, expected: tuple[str, ...], display: str | None = None) -> Table:
+    """Read `path` (.csv or .xlsx); the header must hold every `expected` column (extra ones are errors)."""
+    name = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError([Problem(SourceLocation(name), "", f"cannot read the file: {exc.strerror}")]) from exc
+    if path.suffix.lower() == ".xlsx":
+        header, body = _read_xlsx(raw, name)
+    elif path.suffix.lower() == ".csv":
+        header, body = _read_csv(raw, name)
+    else:
+        raise InputError([Problem(SourceLocation(name), "", "unsupported file type: use .csv or .xlsx")])
+    problems: list[Problem] = []
+    missing = [c for c in expected if c not in header]
+    extra = [c for c in header if c not in expected]
+    seen: set[str] = set()
+    for col in header:
+        if col in seen:
+            problems.append(Problem(SourceLocation(name, row=1), col, "column appears twice in the header"))
+        seen.add(col)
+    for col in missing:
+        problems.append(
+            Problem(SourceLocation(name, row=1), col, f"missing column; the header must be: {','.join(expected)}")
+        )
+    for col in extra:
+        from compliance.loading.suggest import did_you_mean
+
+        problems.append(
+            Problem(SourceLocation(name, row=1), col or "(empty)", "unknown column", did_you_mean(col, expected))
+        )
+    if problems:
+        raise InputError(problems)
+    rows: list[tuple[int, dict[str, str]]] = []
+    for number, cells in body:
+        if all(not c.strip() for c in cells):
+            continue  # blank lines are common at the end of exports
+        record = {col: (cells[i].strip() if i < len(cells) else "") for i, col in enumerate(header)}
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
+            problems.append(
+                Problem(SourceLocation(name, row=number), "", f"{len(cells)} cells but the header has {len(header)}")
+            )
+            continue
+        rows.append((number, record))
+    if problems:
+        raise InputError(problems)
+    return Table(name, tuple(header), rows, raw)
+
+
+def _read_csv(raw: bytes, name: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(
+            [Problem(SourceLocation(name, row=line), "", "the file is not UTF-8 (save it as 'CSV UTF-8')")]
+        ) from exc
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records: list[tuple[int, list[str]]] = []
+    try:
+        for cells in reader:
+            records.append((reader.line_num, cells))
+    except csv.Error as exc:
+        raise InputError([Problem(SourceLocation(name, row=reader.line_num), "", f"not valid CSV: {exc}")]) from exc
+    if not records:
+        raise InputError([Problem(SourceLocation(name), "", "the file is empty; it needs a header row")])
+    # Row numbers as a spreadsheet shows them: physical record index (a quoted newline stays one row).
+    numbered = [(i + 1, cells) for i, (_line, cells) in enumerate(records)]
+    header = [c.strip() for c in numbered[0][1]]
+    return header, numbered[1:]
+
+
+def _read_xlsx(raw: bytes, name: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        raise InputError([Problem(SourceLocation(name), "", f"not a readable .xlsx workbook: {exc}")]) from exc
+    ws = wb.worksheets[0]
+    out: list[tuple[int, list[str]]] = []
+    for index, values in enumerate(ws.iter_rows(values_only=True), start=1):
+        out.append((index, [_cell_text(v) for v in values]))
+    wb.close()
+    if not out:
+        raise InputError([Problem(SourceLocation(name), "", "the sheet is empty; it needs a header row")])
+    header = [c.strip() for c in out[0][1]]
+    while header and header[-1] == "":
+        header.pop()
+    return header, out[1:]

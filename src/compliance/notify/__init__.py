@@ -1,0 +1,1 @@
+"""Notifications: planning what is due (pure), rendering, outbox delivery, email backends."""

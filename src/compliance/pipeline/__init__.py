@@ -1,0 +1,1 @@
+"""Pipeline: one run wired by injection — ingest, evaluate, reconcile tasks, notify."""

@@ -1,0 +1,1 @@
+"""Web pages (SPEC §10) over the same database."""
