@@ -55,7 +55,11 @@ class Problem:
     def __str__(self) -> str:
         head = f"{self.location}: {self.key}: {self.message}" if self.key else f"{self.location}: {self.message}"
         if self.warning:
-            head = f"{self.location}: warning: {self.key}: {self.message}" if self.key else head
+            head = (
+                f"{self.location}: warning: {self.key}: {self.message}"
+                if self.key
+                else f"{self.location}: warning: {self.message}"
+            )
         return head + (f"\n  hint: {self.hint}" if self.hint else "")
 
 

@@ -57,7 +57,10 @@ _register()
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="compliance", standalone_mode=False)
+        # Outside standalone mode click returns (not raises) the code of `ctx.exit(n)` / `Exit(n)`.
+        code = cli.main(args=argv, prog_name="compliance", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:

@@ -46,6 +46,19 @@ class Database:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read transaction that sees one consistent state across many statements (audit verify).
+
+        PostgreSQL: REPEATABLE READ (READ COMMITTED would see appends committed between two batches).
+        SQLite in WAL mode: a read transaction already keeps the snapshot of its first read.
+        """
+        with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -1,0 +1,1 @@
+"""The country-scale benchmark: a seeded synthetic country, and the runner that measures the product on it."""

@@ -1,0 +1,159 @@
+"""The figures an evaluation looks at: effective rows per (indicator, agency) and period, and rollup sums.
+
+Shared by both backends. Pure: rows come in, dictionaries keyed by period end date come out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+
+from compliance.model.agency import AgencyDirectory
+from compliance.model.period import Period
+from compliance.model.rules import Indicator
+from compliance.model.snapshot import SnapshotRow
+
+__all__ = ["Point", "RolledPoint", "Series", "SeriesIndex"]
+
+
+class RolledPoint:
+    """A period of a rollup: numerator and denominator summed over a unit and its descendants."""
+
+    __slots__ = ("denominator", "numerator", "period")
+
+    value: Decimal | None = None
+    status: str | None = None
+
+    def __init__(self, period: Period, numerator: int, denominator: int) -> None:
+        self.period = period
+        self.numerator = numerator
+        self.denominator = denominator
+
+
+Point = SnapshotRow | RolledPoint
+Series = Mapping[dt.date, Point]  # period end -> the figure of that period
+_NO_ROWS: dict[dt.date, SnapshotRow] = {}
+_NO_SUMS: dict[dt.date, RolledPoint] = {}
+
+
+class SeriesIndex:
+    """Effective rows at D per (indicator, agency), keyed by period end; rollups computed on demand."""
+
+    def __init__(
+        self,
+        indicators: Mapping[str, Indicator],
+        directory: AgencyDirectory,
+        rows: Iterable[SnapshotRow],
+        on: dt.date,
+    ) -> None:
+        self._directory = directory
+        self._series: dict[tuple[str, str], dict[dt.date, SnapshotRow]] = {}
+        self._rolled: dict[str, dict[str, dict[dt.date, RolledPoint]]] = {}
+        self._sorted: dict[int, list[dt.date]] = {}
+        self._latest: dict[int, Point] = {}
+        wanted = {i.id: (i.frequency, i.kind) for i in indicators.values()}
+        series = self._series
+        spec_of = wanted.get
+        get_series = series.get
+        for row in rows:
+            if row.as_of > on:  # a revision taken after D does not exist yet for D
+                continue
+            indicator = row.indicator
+            spec = spec_of(indicator)
+            if spec is None:
+                continue
+            period = row.period
+            if period.frequency != spec[0]:
+                continue
+            kind = spec[1]
+            # A row must carry the figure its kind needs (ingest guarantees it; never trust blindly).
+            if kind == "ratio":
+                if row.numerator is None or row.denominator is None:
+                    continue
+            elif kind == "value":
+                if row.value is None or not row.value.is_finite():
+                    continue
+            elif row.status is None:
+                continue
+            key = (indicator, row.agency)
+            by_end = get_series(key)
+            if by_end is None:
+                series[key] = {period.end_on: row}
+                continue
+            current = by_end.setdefault(period.end_on, row)
+            # Greatest as_of wins; on a tie the later ingestion (row_id), then the later row given.
+            if current is not row and (row.as_of, row.row_id) >= (current.as_of, current.row_id):
+                by_end[period.end_on] = row
+
+    def own(self, indicator: str, agency: str) -> Mapping[dt.date, SnapshotRow]:
+        return self._series.get((indicator, agency), _NO_ROWS)
+
+    def points(self, indicator: str, agency: str, rollup: bool) -> Series:
+        if rollup:
+            return self._rollup(indicator, agency)
+        return self._series.get((indicator, agency), _NO_ROWS)
+
+    def latest(self, points: Series) -> Point | None:
+        """The latest period's figure (cached per series: several rules share an indicator)."""
+        if not points:
+            return None
+        key = id(points)
+        found = self._latest.get(key)
+        if found is None:
+            found = points[max(points)]
+            self._latest[key] = found
+        return found
+
+    def ends_latest_first(self, points: Series) -> list[dt.date]:
+        """Period ends, latest first (cached per series: several rules share an indicator)."""
+        key = id(points)
+        ends = self._sorted.get(key)
+        if ends is None:
+            ends = sorted(points, reverse=True)
+            self._sorted[key] = ends
+        return ends
+
+    def contributing(self, indicator: str, agency: str, end: dt.date) -> list[SnapshotRow]:
+        """The rows a rollup summed for one period: the unit's own, then its descendants' (depth first)."""
+        out: list[SnapshotRow] = []
+        for unit in (agency, *self._directory.descendants(agency)):
+            row = self._series.get((indicator, unit), _NO_ROWS).get(end)
+            if row is not None:
+                out.append(row)
+        return out
+
+    def _rollup(self, indicator: str, agency: str) -> dict[dt.date, RolledPoint]:
+        memo = self._rolled.setdefault(indicator, {})
+        done = memo.get(agency)
+        if done is not None:
+            return done
+        children = self._directory.children
+        series = self._series
+        # Post-order without recursion: a unit's sums are its own rows plus its children's sums.
+        stack: list[tuple[str, bool]] = [(agency, False)]
+        entered: set[str] = set()
+        while stack:
+            unit, expanded = stack.pop()
+            if unit in memo:
+                continue
+            if not expanded:
+                if unit in entered:  # a cycle is a directory error; never loop on one
+                    continue
+                entered.add(unit)
+                stack.append((unit, True))
+                stack.extend((c, False) for c in children.get(unit, ()) if c not in memo)
+                continue
+            acc: dict[dt.date, RolledPoint] = {}
+            for end, row in series.get((indicator, unit), _NO_ROWS).items():
+                acc[end] = RolledPoint(row.period, row.numerator or 0, row.denominator or 0)
+            for child in children.get(unit, ()):
+                for end, sub in memo.get(child, _NO_SUMS).items():
+                    mine = acc.get(end)
+                    if mine is None:
+                        acc[end] = RolledPoint(sub.period, sub.numerator, sub.denominator)
+                    else:
+                        mine.numerator += sub.numerator
+                        mine.denominator += sub.denominator
+            memo[unit] = acc
+        return memo[agency]

@@ -1,0 +1,423 @@
+"""Queueing and sending emails: plan what is due at D, render it, write it to the outbox, deliver it.
+
+Exactly once, within the limits of SPEC §5:
+1. Queue. Planning (pure) gives messages with idempotency keys; they are rendered and inserted in one
+   transaction, a key already present being skipped. Escalations mark their tasks (escalated_on,
+   `task-escalated`) in that same transaction, so a task is escalated once however often this runs.
+2. Deliver. Each queued row due by D is claimed (status `sending`, attempts + 1) and committed, then
+   handed to the backend, then recorded `sent` (provider id) or its error. A row still `sending` at
+   the start of a run was interrupted mid-send: it is sent again, flagged `possible_duplicate`.
+   Temporary failures are retried within the run with a short backoff (Retry-After / X-RateLimit-Reset
+   honoured; all sleeps together at most a minute), then left queued for later runs up to
+   max_attempts in all; permanent ones are failed with the reason. `notification-sent` /
+   `notification-failed` go into the audit log.
+Given D and a fixed clock a run is deterministic: same rows, same keys, same audit entries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import holidays as holidays_lib
+from sqlalchemy import Connection
+
+from compliance import faults
+from compliance.clock import Clock
+from compliance.errors import ConfigError, Problem, SendError, SourceLocation
+from compliance.loading.deployment import Deployment
+from compliance.model.calendar import WorkCalendar
+from compliance.model.config import Config
+from compliance.model.task import Task, TaskChange
+from compliance.notify.backends import max_attempts as max_attempts_for
+from compliance.notify.message import Address, EmailBackend, OutgoingEmail
+from compliance.notify.planning import NotifyPolicy, PlannedMessage, plan_due, plan_run
+from compliance.notify.render import LinkFor, Renderer
+from compliance.storage import auditlog, outbox
+from compliance.storage import tasks as task_store
+from compliance.storage.auditlog import NewEntry
+from compliance.storage.db import Database
+
+__all__ = [
+    "NotifyResult",
+    "RetryPolicy",
+    "deliver",
+    "notify_run",
+    "queue_due",
+    "queue_run_messages",
+    "run_messages_hook",
+    "work_calendar",
+]
+
+
+@dataclass(frozen=True)
+class NotifyResult:
+    """`notify --json`: sent and failed in this run, and what is left queued (for later runs or days)."""
+
+    sent: int = 0
+    failed: int = 0
+    queued: int = 0
+    new: int = 0
+    possible_duplicates: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "queued": self.queued,
+            "new": self.new,
+            "possible_duplicates": self.possible_duplicates,
+        }
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries within one run: exponential backoff from `base_s`, each sleep at most `max_sleep_s`, all
+    sleeps of the run together at most `total_s`; `per_message` tries per message per run; after
+    `halt_after` messages in a row failed temporarily the provider is taken to be down until next run."""
+
+    base_s: float = 1.0
+    max_sleep_s: float = 20.0
+    total_s: float = 60.0
+    per_message: int = 4
+    halt_after: int = 3
+
+    def delay(self, attempt_in_run: int, retry_after_s: float | None) -> float:
+        if retry_after_s is not None:
+            return retry_after_s
+        return min(self.max_sleep_s, self.base_s * 2.0 ** (attempt_in_run - 1))
+
+
+# --- the work calendar ----------------------------------------------------------------------------
+
+
+def work_calendar(config: Config, years: Iterable[int]) -> WorkCalendar:
+    """Working days: `working_days`, minus public holidays (the `holidays` package: Tết follows the lunar
+    calendar) and the config's extra `holidays`, plus `working_saturdays` (make-up days)."""
+    n = config.notify
+    days: set[dt.date] = set(n.holidays)
+    if n.holiday_calendar:
+        try:
+            public = holidays_lib.country_holidays(n.holiday_calendar, years=sorted(set(years)))
+        except NotImplementedError as exc:
+            raise ConfigError([
+                Problem(SourceLocation("config.toml"), "notify.holiday_calendar",
+                        f"'{n.holiday_calendar}' is not a country the holidays package knows (e.g. 'VN')")
+            ]) from exc
+        days.update(public.keys())
+    return WorkCalendar.build(n.working_days, days, n.working_saturdays)
+
+
+def _years(first: dt.date, on: dt.date) -> range:
+    return range(min(first.year, on.year), on.year + 2)
+
+
+# --- queueing ---------------------------------------------------------------------------------------
+
+
+def _addresses(recipients: Iterable[Any]) -> list[dict[str, str]]:
+    return [{"email": r.email, "name": r.name} for r in recipients]
+
+
+def _rows(
+    planned: Sequence[PlannedMessage], renderer: Renderer, deployment: Deployment, on: dt.date
+) -> list[outbox.NewNotification]:
+    rows: list[outbox.NewNotification] = []
+    for message in planned:
+        rendered = renderer.render(message, rulebook=deployment.rulebook, directory=deployment.directory, on=on)
+        agencies = message.agencies
+        rows.append(
+            outbox.NewNotification(
+                key=message.key,
+                kind=message.kind,
+                due_on=message.send_on,
+                to=_addresses([message.to]),
+                cc=_addresses(message.cc),
+                subject=rendered.subject,
+                body_text=rendered.text,
+                body_html=rendered.html,
+                task_ids=list(message.task_ids),
+                agency=message.about or (agencies[0] if len(agencies) == 1 else None),
+            )
+        )
+    return rows
+
+
+def queue_run_messages(
+    conn: Connection,
+    changes: Sequence[TaskChange],
+    run_id: str,
+    on: dt.date,
+    *,
+    deployment: Deployment,
+    clock: Clock,
+    link_for: LinkFor | None = None,
+) -> list[str]:
+    """Queue the run's task-opened / task-resolved emails (one per recipient) in the run's transaction.
+
+    `pipeline.evaluate.evaluate_run` calls it through `run_messages_hook`; returns the new keys.
+    """
+    del run_id  # the key is per D and task ids; the run is recorded on the tasks themselves
+    config = deployment.config
+    calendar = work_calendar(config, _years(on, on))
+    planned = plan_run(changes, deployment.directory, calendar, NotifyPolicy.from_config(config), on)
+    if not planned:
+        return []
+    renderer = Renderer(config, link_for=link_for)
+    return outbox.queue(conn, _rows(planned, renderer, deployment, on), at=clock.now())
+
+
+def run_messages_hook(
+    deployment: Deployment, *, clock: Clock, link_for: LinkFor | None = None
+) -> Callable[[Connection, Sequence[TaskChange], str, dt.date], list[str]]:
+    """The `queue_run_messages=` argument of evaluate_run, bound to a deployment and a clock."""
+
+    def hook(conn: Connection, changes: Sequence[TaskChange], run_id: str, on: dt.date) -> list[str]:
+        return queue_run_messages(conn, changes, run_id, on, deployment=deployment, clock=clock, link_for=link_for)
+
+    return hook
+
+
+def _escalated_entry(task: Task, message: PlannedMessage, on: dt.date, run_id: str | None) -> NewEntry:
+    return NewEntry(
+        kind="task-escalated",
+        run_id=run_id,
+        rule=task.rule,
+        agency=task.agency,
+        period=task.last_period,
+        data={
+            "task_id": task.id,
+            "escalated_on": on.isoformat(),
+            "due_on": task.due_on.isoformat(),
+            "to": message.to.email,
+            "cc": [c.email for c in message.cc],
+            "notification_key": message.key,
+        },
+    )
+
+
+def queue_due(
+    db: Database,
+    deployment: Deployment,
+    on: dt.date,
+    *,
+    clock: Clock,
+    link_for: LinkFor | None = None,
+    run_id: str | None = None,
+) -> list[str]:
+    """Plan, render and queue the reminders, escalations and digests due at D; returns the new keys."""
+    config = deployment.config
+    now = clock.now()
+    with db.begin() as conn:
+        active = [t for t in task_store.active_tasks(conn).values() if t.id is not None]
+        since = min((t.opened_on for t in active), default=on)
+        history = outbox.last_reminded(conn, [t.id for t in active if t.id is not None], since=since)
+        calendar = work_calendar(config, _years(since, on))
+        planned = plan_due(active, history, calendar, NotifyPolicy.from_config(config), deployment.directory, on)
+        if not planned:
+            return []
+        renderer = Renderer(config, link_for=link_for)
+        new_keys = outbox.queue(conn, _rows(planned, renderer, deployment, on), at=now)
+        fresh = set(new_keys)
+        entries: list[NewEntry] = []
+        for message in planned:
+            if message.kind != "escalation" or message.key not in fresh:
+                continue
+            changed = set(
+                outbox.mark_escalated(
+                    conn,
+                    message.task_ids,
+                    on=on,
+                    at=now,
+                    data={"to": message.to.email, "notification_key": message.key},
+                )
+            )
+            entries.extend(_escalated_entry(t, message, on, run_id) for t in message.tasks if t.id in changed)
+        if entries:
+            auditlog.append(conn, entries, at=auditlog.format_at(now))
+    return new_keys
+
+
+# --- delivery -----------------------------------------------------------------------------------------
+
+
+def _email(row: outbox.NotificationRow, config: Config, now: dt.datetime) -> OutgoingEmail:
+    sender_name = config.email.sender_name or config.deployment.name
+    return OutgoingEmail(
+        key=row.key,
+        kind=row.kind,
+        sender=Address(str(config.email.sender), sender_name),
+        to=tuple(Address(a["email"], a.get("name", "")) for a in row.to),
+        cc=tuple(Address(a["email"], a.get("name", "")) for a in row.cc),
+        subject=row.subject,
+        text=row.body_text,
+        html=row.body_html,
+        task_ids=tuple(row.task_ids),
+        date=now,
+        possible_duplicate=row.possible_duplicate,
+        notification_id=row.id,
+    )
+
+
+def _entry(kind: str, row: outbox.NotificationRow, backend: str, run_id: str | None, **extra: Any) -> NewEntry:
+    return NewEntry(
+        kind=kind,
+        run_id=run_id,
+        agency=row.agency,
+        data={
+            "notification_id": row.id,
+            "key": row.key,
+            "kind": row.kind,
+            "due_on": row.due_on.isoformat(),
+            "to": [a["email"] for a in row.to],
+            "cc": [a["email"] for a in row.cc],
+            "subject": row.subject,
+            "task_ids": list(row.task_ids),
+            "attempts": row.attempts,
+            "possible_duplicate": row.possible_duplicate,
+            "backend": backend,
+            **extra,
+        },
+    )
+
+
+@dataclass
+class _Tally:
+    sent: int = 0
+    failed: int = 0
+    possible_duplicates: int = 0
+    slept: float = 0.0
+    consecutive: int = 0
+    halted: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _fail(db: Database, row: outbox.NotificationRow, error: str, backend: str, clock: Clock, run_id: str | None) -> None:
+    with db.begin() as conn:
+        outbox.mark_failed(conn, row.id, error=error)
+        entry = _entry("notification-failed", row, backend, run_id, error=error)
+        auditlog.append(conn, [entry], at=auditlog.format_at(clock.now()))
+
+
+def deliver(
+    db: Database,
+    config: Config,
+    backend: EmailBackend,
+    on: dt.date,
+    *,
+    clock: Clock,
+    sleep: Callable[[float], None] = time.sleep,
+    retry: RetryPolicy = RetryPolicy(),
+    run_id: str | None = None,
+) -> _Tally:
+    """Send every queued message due by D; see the module docstring."""
+    limit = max_attempts_for(config)
+    tally = _Tally()
+    with db.begin() as conn:
+        outbox.requeue_interrupted(conn)
+        # Out of attempts (an interrupted last attempt, or max_attempts lowered): failed, never silent.
+        exhausted = [r for r in outbox.list_notifications(conn, status="queued") if r.attempts >= limit]
+    for row in exhausted:
+        _fail(db, row, row.error or f"đã thử {row.attempts} lần (tối đa {limit})", backend.name, clock, run_id)
+        tally.failed += 1
+    with db.read() as conn:
+        rows = outbox.deliverable(conn, on=on, now=clock.now(), max_attempts=limit)
+    for row in rows:
+        if tally.halted:
+            break
+        _deliver_one(db, config, backend, row, clock=clock, sleep=sleep, retry=retry, limit=limit, tally=tally,
+                     run_id=run_id)
+    return tally
+
+
+def _deliver_one(
+    db: Database,
+    config: Config,
+    backend: EmailBackend,
+    row: outbox.NotificationRow,
+    *,
+    clock: Clock,
+    sleep: Callable[[float], None],
+    retry: RetryPolicy,
+    limit: int,
+    tally: _Tally,
+    run_id: str | None,
+) -> None:
+    tries = 0
+    while True:
+        with db.begin() as conn:
+            claimed = outbox.claim(conn, row.id)
+        if claimed is None:  # another process took it
+            return
+        faults.point("notify.claimed")
+        tries += 1
+        try:
+            email = _email(claimed, config, clock.now())
+            result = backend.send(email)
+        except SendError as exc:
+            error = str(exc)
+            retryable, wait = exc.retryable, exc.retry_after_s
+        except Exception as exc:  # a backend bug must not lose the message or stop the other messages
+            error, retryable, wait = f"lỗi không xác định: {type(exc).__name__}: {exc}", True, None
+        else:
+            faults.point("notify.sent")  # the provider has it; a crash here is the possible-duplicate window
+            with db.begin() as conn:
+                at = clock.now()
+                outbox.mark_sent(conn, claimed.id, provider_id=result.provider_id, at=at)
+                entry = _entry("notification-sent", claimed, backend.name, run_id, provider_id=result.provider_id)
+                auditlog.append(conn, [entry], at=auditlog.format_at(at))
+            tally.sent += 1
+            tally.possible_duplicates += int(claimed.possible_duplicate)
+            tally.consecutive = 0
+            return
+        if not retryable:
+            _fail(db, claimed, error, backend.name, clock, run_id)
+            tally.failed += 1
+            tally.consecutive = 0
+            return
+        if claimed.attempts >= limit:
+            _fail(db, claimed, f"{error} (đã thử {claimed.attempts} lần, tối đa {limit})", backend.name, clock, run_id)
+            tally.failed += 1
+            return
+        delay = retry.delay(tries, wait)
+        if tries < retry.per_message and tally.slept + delay <= retry.total_s:
+            with db.begin() as conn:
+                outbox.mark_retry(conn, claimed.id, error=error, next_attempt_at=None)
+            tally.slept += delay
+            sleep(delay)
+            continue
+        # Give up for this run; a rate limit's reset time is kept so later runs do not knock too early.
+        later = clock.now() + dt.timedelta(seconds=wait) if wait else None
+        with db.begin() as conn:
+            outbox.mark_retry(conn, claimed.id, error=error, next_attempt_at=later)
+        tally.consecutive += 1
+        if wait is not None or tally.consecutive >= retry.halt_after:
+            tally.halted = True
+        return
+
+
+def notify_run(
+    db: Database,
+    deployment: Deployment,
+    backend: EmailBackend,
+    on: dt.date,
+    *,
+    clock: Clock,
+    sleep: Callable[[float], None] = time.sleep,
+    link_for: LinkFor | None = None,
+    retry: RetryPolicy = RetryPolicy(),
+    run_id: str | None = None,
+) -> NotifyResult:
+    """`compliance notify`: queue what is due at D, then send everything queued that is due by D."""
+    new = queue_due(db, deployment, on, clock=clock, link_for=link_for, run_id=run_id)
+    faults.point("notify.queued")
+    try:
+        tally = deliver(db, deployment.config, backend, on, clock=clock, sleep=sleep, retry=retry, run_id=run_id)
+    finally:
+        backend.close()
+    with db.read() as conn:
+        queued = outbox.count_by_status(conn)["queued"]
+    return NotifyResult(tally.sent, tally.failed, queued, len(new), tally.possible_duplicates)

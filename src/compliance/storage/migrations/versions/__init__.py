@@ -1,0 +1,1 @@
+"""One module per schema revision; see docs/storage.md for adding one."""

@@ -1,0 +1,304 @@
+"""The outbox: every email as a row, written with its idempotency key before any attempt to send it.
+
+States: queued -> sending -> sent | failed, and sending -> queued after a temporary failure. A row is
+claimed (status `sending`, attempts + 1) and committed *before* the backend is called, so a process that
+dies mid-send leaves a `sending` row behind; the next run sends it again marked `possible_duplicate`.
+Nothing is ever deleted: `notifications list` shows every row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from compliance.model.task import TaskChangeKind
+from compliance.storage.auditlog import format_at
+from compliance.storage.schema import notifications, tasks
+from compliance.storage.tasks import record_events
+
+__all__ = [
+    "STATUSES",
+    "NewNotification",
+    "NotificationRow",
+    "claim",
+    "count_by_status",
+    "deliverable",
+    "get_notification",
+    "last_reminded",
+    "list_notifications",
+    "mark_escalated",
+    "mark_failed",
+    "mark_retry",
+    "mark_sent",
+    "notifications_for_task",
+    "queue",
+    "requeue_interrupted",
+]
+
+STATUSES = ("queued", "sending", "sent", "failed")
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    """A rendered message about to be queued. Addresses are {"email", "name"} objects."""
+
+    key: str
+    kind: str
+    due_on: dt.date
+    to: list[dict[str, str]]
+    cc: list[dict[str, str]]
+    subject: str
+    body_text: str
+    body_html: str
+    task_ids: list[int]
+    agency: str | None = None
+
+
+@dataclass(frozen=True)
+class NotificationRow:
+    id: int
+    key: str
+    kind: str
+    due_on: dt.date
+    to: list[dict[str, str]]
+    cc: list[dict[str, str]]
+    subject: str
+    body_text: str
+    body_html: str
+    task_ids: list[int]
+    agency: str | None
+    status: str
+    attempts: int
+    next_attempt_at: str | None
+    created_at: str
+    sent_at: str | None
+    provider_id: str | None
+    error: str | None
+    possible_duplicate: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _row(r: Row[Any]) -> NotificationRow:
+    m = r._mapping
+    return NotificationRow(
+        id=m["id"],
+        key=m["key"],
+        kind=m["kind"],
+        due_on=m["due_on"],
+        to=json.loads(m["to_addr"]),
+        cc=json.loads(m["cc"]),
+        subject=m["subject"],
+        body_text=m["body_text"],
+        body_html=m["body_html"],
+        task_ids=json.loads(m["task_ids"]),
+        agency=m["agency"],
+        status=m["status"],
+        attempts=m["attempts"],
+        next_attempt_at=m["next_attempt_at"],
+        created_at=m["created_at"],
+        sent_at=m["sent_at"],
+        provider_id=m["provider_id"],
+        error=m["error"],
+        possible_duplicate=bool(m["possible_duplicate"]),
+    )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def queue(conn: Connection, messages: Sequence[NewNotification], *, at: dt.datetime) -> list[str]:
+    """Insert messages, silently skipping any whose key is already in the outbox; returns the new keys.
+
+    The unique key makes queueing idempotent even between two processes racing on PostgreSQL.
+    """
+    if not messages:
+        return []
+    unique = list({m.key: m for m in messages}.values())
+    keys = [m.key for m in unique]
+    existing = set(conn.execute(select(notifications.c.key).where(notifications.c.key.in_(keys))).scalars())
+    rows = [
+        {
+            "key": m.key,
+            "kind": m.kind,
+            "due_on": m.due_on,
+            "to_addr": _json(m.to),
+            "cc": _json(m.cc),
+            "subject": m.subject,
+            "body_text": m.body_text,
+            "body_html": m.body_html,
+            "task_ids": _json(sorted(m.task_ids)),
+            "agency": m.agency,
+            "status": "queued",
+            "attempts": 0,
+            "created_at": format_at(at),
+            "possible_duplicate": False,
+        }
+        for m in unique
+        if m.key not in existing
+    ]
+    if not rows:
+        return []
+    dialect = conn.dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = postgresql.insert(notifications).on_conflict_do_nothing(index_elements=["key"])
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(notifications).on_conflict_do_nothing(index_elements=["key"])
+    else:  # pragma: no cover - only the two supported databases
+        raise NotImplementedError(dialect)
+    inserted = set(conn.execute(stmt.returning(notifications.c.key), rows).scalars())
+    return [k for k in keys if k in inserted]
+
+
+def last_reminded(conn: Connection, task_ids: Collection[int], *, since: dt.date) -> dict[int, dt.date]:
+    """For each task, the latest day a reminder including it was queued (any state), from `since` on."""
+    wanted = set(task_ids)
+    out: dict[int, dt.date] = {}
+    if not wanted:
+        return out
+    rows = conn.execute(
+        select(notifications.c.due_on, notifications.c.task_ids).where(
+            notifications.c.kind == "reminder", notifications.c.due_on >= since
+        )
+    )
+    for due_on, ids_text in rows:
+        for task_id in json.loads(ids_text):
+            if task_id in wanted and (task_id not in out or due_on > out[task_id]):
+                out[task_id] = due_on
+    return out
+
+
+def requeue_interrupted(conn: Connection) -> list[int]:
+    """Rows left in `sending` by a process that died mid-send: back to `queued`, possible duplicates."""
+    ids = list(conn.execute(select(notifications.c.id).where(notifications.c.status == "sending")).scalars())
+    if ids:
+        conn.execute(
+            update(notifications)
+            .where(notifications.c.id.in_(ids), notifications.c.status == "sending")
+            .values(status="queued", possible_duplicate=True, next_attempt_at=None)
+        )
+    return ids
+
+
+def deliverable(conn: Connection, *, on: dt.date, now: dt.datetime, max_attempts: int) -> list[NotificationRow]:
+    """Queued rows due by D, not waiting for a later attempt, with attempts left; oldest first."""
+    rows = conn.execute(
+        select(notifications)
+        .where(
+            notifications.c.status == "queued",
+            notifications.c.due_on <= on,
+            notifications.c.attempts < max_attempts,
+            or_(notifications.c.next_attempt_at.is_(None), notifications.c.next_attempt_at <= format_at(now)),
+        )
+        .order_by(notifications.c.due_on, notifications.c.id)
+    )
+    return [_row(r) for r in rows]
+
+
+def claim(conn: Connection, notification_id: int) -> NotificationRow | None:
+    """queued -> sending with attempts + 1; None if another process got there first."""
+    result = conn.execute(
+        update(notifications)
+        .where(notifications.c.id == notification_id, notifications.c.status == "queued")
+        .values(status="sending", attempts=notifications.c.attempts + 1)
+    )
+    if result.rowcount != 1:
+        return None
+    return get_notification(conn, notification_id)
+
+
+def mark_sent(conn: Connection, notification_id: int, *, provider_id: str | None, at: dt.datetime) -> None:
+    conn.execute(
+        update(notifications)
+        .where(notifications.c.id == notification_id)
+        .values(status="sent", provider_id=provider_id, sent_at=format_at(at), error=None, next_attempt_at=None)
+    )
+
+
+def mark_retry(conn: Connection, notification_id: int, *, error: str, next_attempt_at: dt.datetime | None) -> None:
+    """A temporary failure: queued again, for this run's next try or a later run."""
+    conn.execute(
+        update(notifications)
+        .where(notifications.c.id == notification_id)
+        .values(
+            status="queued",
+            error=error,
+            next_attempt_at=None if next_attempt_at is None else format_at(next_attempt_at),
+        )
+    )
+
+
+def mark_failed(conn: Connection, notification_id: int, *, error: str) -> None:
+    conn.execute(
+        update(notifications)
+        .where(notifications.c.id == notification_id)
+        .values(status="failed", error=error, next_attempt_at=None)
+    )
+
+
+def get_notification(conn: Connection, notification_id: int) -> NotificationRow | None:
+    row = conn.execute(select(notifications).where(notifications.c.id == notification_id)).first()
+    return None if row is None else _row(row)
+
+
+def list_notifications(
+    conn: Connection, *, status: str | None = None, kind: str | None = None
+) -> list[NotificationRow]:
+    query = select(notifications).order_by(notifications.c.id)
+    if status is not None:
+        query = query.where(notifications.c.status == status)
+    if kind is not None:
+        query = query.where(notifications.c.kind == kind)
+    return [_row(r) for r in conn.execute(query)]
+
+
+def notifications_for_task(conn: Connection, task_id: int) -> list[NotificationRow]:
+    """Every message that listed the task (for a task's timeline and `audit explain`)."""
+    # task_ids is a JSON list: match the id as a whole element, then confirm after parsing.
+    needle = f"%{task_id}%"
+    rows = conn.execute(
+        select(notifications).where(notifications.c.task_ids.like(needle)).order_by(notifications.c.id)
+    )
+    return [r for r in map(_row, rows) if task_id in r.task_ids]
+
+
+def count_by_status(conn: Connection) -> dict[str, int]:
+    counts = dict.fromkeys(STATUSES, 0)
+    for status, n in conn.execute(
+        select(notifications.c.status, func.count()).group_by(notifications.c.status)
+    ):
+        counts[status] = int(n)
+    return counts
+
+
+def mark_escalated(
+    conn: Connection, task_ids: Sequence[int], *, on: dt.date, at: dt.datetime, data: dict[str, Any]
+) -> list[int]:
+    """Set escalated_on = D on tasks not yet escalated and add a `task-escalated` line to their history.
+
+    Returns the ids actually changed (a task escalated by a concurrent run is left alone).
+    """
+    changed: list[int] = []
+    for task_id in task_ids:
+        result = conn.execute(
+            update(tasks)
+            .where(and_(tasks.c.id == task_id, tasks.c.escalated_on.is_(None)))
+            .values(escalated_on=on)
+        )
+        if result.rowcount == 1:
+            changed.append(task_id)
+    record_events(
+        conn,
+        ((tid, TaskChangeKind.ESCALATED.value, {**data, "task_id": tid, "escalated_on": on.isoformat()}) for tid in changed),
+        at=format_at(at),
+        on=on,
+        run_id=None,
+    )
+    return changed

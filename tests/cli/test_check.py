@@ -1,0 +1,116 @@
+"""`compliance check` through the real command: every invalid input beside its exact messages, and OK."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, Cli
+from tests.support.deployment import RULES_YAML, write_deployment
+
+INVALID = Path(__file__).resolve().parent.parent / "data" / "invalid"
+CASES = sorted(p.name for p in INVALID.iterdir() if (p / "expected.txt").is_file())
+
+
+def test_there_are_many_distinct_invalid_cases() -> None:
+    assert len(CASES) >= 22
+    texts = {(INVALID / c / "expected.txt").read_text(encoding="utf-8") for c in CASES}
+    assert len(texts) == len(CASES)  # no two cases test the same thing
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_invalid_input_is_reported_exactly(case: str, cli: Cli, tmp_path: Path) -> None:
+    work = tmp_path / case
+    shutil.copytree(INVALID / case, work)
+    expected = (work / "expected.txt").read_text(encoding="utf-8")
+    result = cli("check", cwd=work)
+    assert result.stderr == expected
+    assert result.stdout == ""
+    assert result.returncode == 1
+
+
+def test_a_valid_deployment_is_ok(cli: Cli, tmp_path: Path) -> None:
+    write_deployment(tmp_path)
+    result = cli("check")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        "OK: 4 rules, 4 indicators, 7 agencies\n",
+        "",
+    )
+
+
+def test_warnings_are_printed_and_the_check_still_passes(cli: Cli, tmp_path: Path) -> None:
+    rules = RULES_YAML.replace("scope: {levels: [department]}", "scope: {levels: [departmnt]}")
+    write_deployment(tmp_path, rules_yaml=rules)
+    result = cli("check")
+    assert result.returncode == 0
+    assert result.stdout == "OK: 4 rules, 4 indicators, 7 agencies\n"
+    assert result.stderr == (
+        "rules/rules.yaml:19:12: warning: rules[2].scope: the scope selects no agency\n"
+        "rules/rules.yaml:19:22: warning: rules[2].scope.levels[0]: no agency has level 'departmnt'\n"
+        "  hint: did you mean 'department'?\n"
+    )
+
+
+def test_config_is_found_by_option_and_by_environment(cli: Cli, tmp_path: Path) -> None:
+    deployment = tmp_path / "deployment"
+    deployment.mkdir()
+    config = write_deployment(deployment)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    by_option = cli("--config", str(config), "check", cwd=elsewhere)
+    by_env = cli("check", cwd=elsewhere, env={"COMPLIANCE_CONFIG": str(config)})
+    for result in (by_option, by_env):
+        assert (result.returncode, result.stdout) == (0, "OK: 4 rules, 4 indicators, 7 agencies\n")
+
+
+def test_paths_outside_the_working_directory_are_shown_in_full(cli: Cli, tmp_path: Path) -> None:
+    deployment = tmp_path / "deployment"
+    deployment.mkdir()
+    config = write_deployment(deployment, agencies_csv=None)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = cli("--config", str(config), "check", cwd=elsewhere)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"{deployment / 'rules' / 'agencies.csv'}: agency directory not found "
+        "(see [paths] agencies in config.toml)\n1 error in 1 file\n"
+    )
+
+
+def test_json_output(cli: Cli, tmp_path: Path) -> None:
+    write_deployment(tmp_path, rules_yaml=RULES_YAML.replace('value: "30%"', "value: 30"))
+    result = cli("check", "--json")
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    assert data["ok"] is False and data["counts"] is None and data["warnings"] == []
+    assert data["errors"] == [
+        {
+            "path": "rules/rules.yaml",
+            "line": 7,
+            "col": 31,
+            "row": None,
+            "key": "rules[0].target.value",
+            "message": 'Input should be a fraction between 0 and 1 or a percentage like "30%"',
+            "hint": 'write "30%" or 0.30',
+            "text": "rules/rules.yaml:7:31: rules[0].target.value: Input should be a fraction between 0 and 1 "
+            'or a percentage like "30%"\n  hint: write "30%" or 0.30',
+        }
+    ]
+    write_deployment(tmp_path)
+    ok = json.loads(cli("check", "--json").stdout)
+    assert ok == {
+        "ok": True,
+        "counts": {"rules": 4, "indicators": 4, "agencies": 7},
+        "errors": [],
+        "warnings": [],
+    }
+
+
+def test_the_shipped_example_passes(cli: Cli) -> None:
+    result = cli("check", cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: ")
