@@ -85,6 +85,7 @@ def measure(cmd: list[str], cwd: Path, *, timeout: float = 3600) -> dict[str, An
     """Run `cmd` in a fresh process: wall seconds, that child's peak RSS (MB), exit code, output."""
     out_path = cwd / f".out-{uuid.uuid4().hex[:8]}"
     err_path = cwd / f".err-{uuid.uuid4().hex[:8]}"
+    load_before = _loadavg()
     started = time.perf_counter()
     with out_path.open("wb") as out, err_path.open("wb") as err:
         proc = subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=out, stderr=err)
@@ -99,6 +100,7 @@ def measure(cmd: list[str], cwd: Path, *, timeout: float = 3600) -> dict[str, An
                 break
             time.sleep(0.005)
     seconds = time.perf_counter() - started
+    load_after = _loadavg()
     proc.returncode = os.waitstatus_to_exitcode(status)
     stdout = out_path.read_text(encoding="utf-8", errors="replace")
     stderr = err_path.read_text(encoding="utf-8", errors="replace")
@@ -106,11 +108,22 @@ def measure(cmd: list[str], cwd: Path, *, timeout: float = 3600) -> dict[str, An
     err_path.unlink()
     return {
         "seconds": round(seconds, 3),
+        # The process's own CPU (not the database server's): robust when other work shares the machine.
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
+        "loadavg": [load_before, load_after],
         "returncode": proc.returncode,
         "stdout": stdout,
         "stderr": stderr,
     }
+
+
+def _loadavg() -> float:
+    """The 1-minute load average: a figure taken while other work ran on the machine is suspect."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _compliance(config: Path, *args: str, profile: Path | None = None) -> list[str]:
@@ -145,7 +158,12 @@ def _json_or_none(text: str) -> Any:
 
 def _figure(result: dict[str, Any], ok_codes: tuple[int, ...] = (0,)) -> dict[str, Any]:
     """What goes in the results: time, memory, and on failure the end of stderr."""
-    figure: dict[str, Any] = {"seconds": result["seconds"], "peak_rss_mb": result["peak_rss_mb"]}
+    figure: dict[str, Any] = {
+        "seconds": result["seconds"],
+        "cpu_seconds": result["cpu_seconds"],
+        "peak_rss_mb": result["peak_rss_mb"],
+        "loadavg": result["loadavg"],
+    }
     parsed = _json_or_none(result["stdout"])
     if parsed is not None:
         figure["output"] = parsed if not isinstance(parsed, list) else _summarise_ingest(parsed)
@@ -254,7 +272,9 @@ def _setup(config: Path, combo: Path, data: Path, manifest: dict[str, Any], log:
     setup = {"ingest_history": _figure(result), "months": len(files)}
     log(f"    setup: {len(files)} months ingested in {result['seconds']:.1f} s")
     waiver_seconds = 0.0
+    granted_default = (dt.date.fromisoformat(manifest["first_on"]) - dt.timedelta(days=60)).isoformat()
     for w in manifest["waivers"]:
+        granted_on = w.get("granted_on", granted_default)
         r = measure(
             _compliance(
                 config,
@@ -270,6 +290,8 @@ def _setup(config: Path, combo: Path, data: Path, manifest: dict[str, Any], log:
                 w["reason"],
                 "--by",
                 w["by"],
+                "--at",
+                granted_on,
             ),
             combo,
         )
@@ -305,7 +327,10 @@ def _steps(
         result = measure(_compliance(config, *commands[step], profile=profile), combo)
         figures[step] = _figure(result)
         mark = "" if "error" not in figures[step] else f"  FAILED {figures[step]['error'][:200]}"
-        log(f"    {step:<13} {result['seconds']:8.2f} s  {result['peak_rss_mb']:7.0f} MB{mark}")
+        log(
+            f"    {step:<13} {result['seconds']:8.2f} s  cpu {result['cpu_seconds']:7.2f} s  "
+            f"{result['peak_rss_mb']:7.0f} MB  load {result['loadavg'][0]:.1f}{mark}"
+        )
     floor = measure(_floor("verify", "--url", url), combo)
     figures["floor_verify"] = _floor_figure(floor)
     return figures

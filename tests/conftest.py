@@ -90,7 +90,7 @@ class Cli:
         self.env = env
 
     def __call__(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-                 timeout: float = 120) -> CliResult:
+                 timeout: float = 120, input_text: str | None = None) -> CliResult:
         proc = subprocess.run(
             [sys.executable, "-m", "compliance", *args],
             cwd=cwd or self.cwd,
@@ -98,6 +98,8 @@ class Cli:
             capture_output=True,
             text=True,
             timeout=timeout,
+            input=input_text,  # None: no standard input at all, as in CI
+            stdin=None if input_text is not None else subprocess.DEVNULL,
         )
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 

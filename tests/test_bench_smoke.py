@@ -43,13 +43,13 @@ def test_generator_is_seeded_and_writes_the_country(tmp_path: Path) -> None:
     assert one["provinces"] == 12
     assert one["rules"] == 40
     assert one["indicators"] == 12
-    assert [m["file"] for m in one["months"]] == ["2023-01.csv", "2023-02.csv", "2023-03.csv", "2023-04.csv"]
-    assert one["history"] == ["2023-01.csv", "2023-02.csv"]
-    assert (one["measured_month"], one["new_month"]) == ("2023-03.csv", "2023-04.csv")
+    assert [m["file"] for m in one["months"]] == ["2023-02.csv", "2023-03.csv", "2023-04.csv", "2023-05.csv"]
+    assert one["history"] == ["2023-02.csv", "2023-03.csv"]
+    assert (one["measured_month"], one["new_month"]) == ("2023-04.csv", "2023-05.csv")
     assert (one["first_on"], one["next_on"], one["new_month_on"]) == (
-        "2023-04-05",
-        "2023-04-06",
         "2023-05-05",
+        "2023-05-06",
+        "2023-06-05",
     )
     with (tmp_path / "one" / "rules" / "agencies.csv").open(encoding="utf-8") as f:
         agencies = list(csv.DictReader(f))
@@ -60,6 +60,7 @@ def test_generator_is_seeded_and_writes_the_country(tmp_path: Path) -> None:
     assert march[0] == "period,agency,indicator,numerator,denominator,value,status,as_of"
     assert any(line.startswith("2023-Q1,") for line in march)  # the quarterly indicator closes its quarter
     assert any(line.startswith("2023-02,") and line.endswith(",2023-03-10") for line in march)  # revisions
+    assert sum(1 for line in march if line.startswith("2023-03,")) > 10 * 300  # 11 monthly indicators
     # Roughly 12 rows per agency a month, as the 120,000 rows for 10,000 agencies.
     assert 11 * 300 < len(march) < 13 * 300
 

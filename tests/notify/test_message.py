@@ -9,12 +9,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from tests.notify.conftest import config
 
 from compliance.errors import SendError
 from compliance.notify.backends import make_backend
 from compliance.notify.backends.file import FileBackend, file_name_for
 from compliance.notify.message import Address, OutgoingEmail, clean_header, to_mime
-from tests.notify.conftest import config
 
 SENDER = Address("cchc@example.gov.vn", "UBND tỉnh Tiền Giang — CCHC, CĐS, Đề án 06")
 
@@ -48,7 +48,9 @@ def test_mime_is_multipart_alternative_plain_first_utf8() -> None:
     parts = list(parsed.iter_parts())
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
     assert [p.get_content_charset() for p in parts] == ["utf-8", "utf-8"]
-    assert parts[0].get_content().replace("\r\n", "\n") == "Kính gửi: Ông/Bà Nguyễn Thanh Hải\n\nTỷ lệ 31,25%.\n"
+    assert (
+        parts[0].get_content().replace("\r\n", "\n") == "Kính gửi: Ông/Bà Nguyễn Thanh Hải\n\nTỷ lệ 31,25%.\n"
+    )
     assert str(parsed["Subject"]) == "[CCHC] 02 nhiệm vụ mới cần khắc phục – Sở Tài nguyên và Môi trường"
     assert str(parsed["To"]) == "Nguyễn Thanh Hải <giamdoc.sotnmt@example.gov.vn>"
     assert str(parsed["Cc"]) == "vanthu.sotnmt@example.gov.vn"
@@ -90,7 +92,13 @@ def test_no_cr_or_lf_from_data_reaches_a_header(evil: str) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["giamdoc@example.gov.vn\r\nBcc: attacker@evil.example", "a b@example.gov.vn", "<a@example.gov.vn>", "a@", "a@@b.vn"],
+    [
+        "giamdoc@example.gov.vn\r\nBcc: attacker@evil.example",
+        "a b@example.gov.vn",
+        "<a@example.gov.vn>",
+        "a@",
+        "a@@b.vn",
+    ],
 )
 def test_an_address_that_could_carry_a_header_is_refused_permanently(address: str) -> None:
     with pytest.raises(SendError) as info:

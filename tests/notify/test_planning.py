@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from tests.notify.conftest import config, directory, task
 
 from compliance.model.agency import Agency, AgencyDirectory
 from compliance.model.calendar import WorkCalendar
@@ -20,7 +21,6 @@ from compliance.notify.planning import (
     plan_run,
 )
 from compliance.pipeline.notify import work_calendar
-from tests.notify.conftest import config, directory, task
 
 D = dt.date
 NEVER = "0 7 31 2 *"  # a digest schedule that never fires, for tests about other kinds
@@ -78,8 +78,14 @@ def sent_on(plan: list[tuple[dt.date, str, tuple[int, ...]]], kind: str) -> list
 def test_reminders_before_due_then_overdue_every_n_days(vn: WorkCalendar) -> None:
     # Due Monday 17/07; 3 days before = Fri 14/07; 1 day before = Sun 16/07 -> Mon 17/07.
     plan = simulate([task(1)], vn, D(2023, 7, 3), D(2023, 8, 8))
-    assert sent_on(plan, "reminder") == [D(2023, 7, 14), D(2023, 7, 17), D(2023, 7, 18), D(2023, 7, 25),
-                                         D(2023, 8, 1), D(2023, 8, 8)]
+    assert sent_on(plan, "reminder") == [
+        D(2023, 7, 14),
+        D(2023, 7, 17),
+        D(2023, 7, 18),
+        D(2023, 7, 25),
+        D(2023, 8, 1),
+        D(2023, 8, 8),
+    ]
 
 
 def test_acknowledged_task_skips_reminders_before_due_but_not_overdue(vn: WorkCalendar) -> None:
@@ -89,11 +95,19 @@ def test_acknowledged_task_skips_reminders_before_due_but_not_overdue(vn: WorkCa
 
 
 def test_overdue_reminders_follow_overdue_every_days(vn: WorkCalendar) -> None:
-    policy = NotifyPolicy(remind_before_due=(), overdue_every_days=3, escalate_after_days=30, digest_schedule=NEVER)
+    policy = NotifyPolicy(
+        remind_before_due=(), overdue_every_days=3, escalate_after_days=30, digest_schedule=NEVER
+    )
     plan = simulate([task(1)], vn, D(2023, 7, 3), D(2023, 8, 2), policy=policy)
     # 18, 21, 24, 27, 30 (a Sunday: Monday 31), 02/08.
-    assert sent_on(plan, "reminder") == [D(2023, 7, 18), D(2023, 7, 21), D(2023, 7, 24), D(2023, 7, 27),
-                                         D(2023, 7, 31), D(2023, 8, 2)]
+    assert sent_on(plan, "reminder") == [
+        D(2023, 7, 18),
+        D(2023, 7, 21),
+        D(2023, 7, 24),
+        D(2023, 7, 27),
+        D(2023, 7, 31),
+        D(2023, 8, 2),
+    ]
 
 
 def test_resolved_and_waived_tasks_get_nothing(vn: WorkCalendar) -> None:
@@ -117,21 +131,30 @@ def test_extra_holiday_2023_01_02_from_the_config_moves_a_reminder_to_the_next_d
     with_extra = work_calendar(config(tmp_path, notify={"holiday_calendar": None}), [2022, 2023])
     without = work_calendar(config(tmp_path, notify={"holiday_calendar": None, "holidays": []}), [2022, 2023])
     assert sent_on(simulate([t], with_extra, D(2022, 12, 26), D(2023, 1, 4)), "reminder") == [
-        D(2023, 1, 3), D(2023, 1, 4)]
+        D(2023, 1, 3),
+        D(2023, 1, 4),
+    ]
     assert sent_on(simulate([t], without, D(2022, 12, 26), D(2023, 1, 4)), "reminder") == [
-        D(2023, 1, 2), D(2023, 1, 4)]
+        D(2023, 1, 2),
+        D(2023, 1, 4),
+    ]
 
 
 def test_a_working_saturday_is_a_working_day(tmp_path: Path) -> None:
     t = task(1, due_on=D(2023, 7, 16))  # due Sunday: 1 day before is Saturday 15/07
-    policy = NotifyPolicy(remind_before_due=(1,), overdue_every_days=7, escalate_after_days=30, digest_schedule=NEVER)
+    policy = NotifyPolicy(
+        remind_before_due=(1,), overdue_every_days=7, escalate_after_days=30, digest_schedule=NEVER
+    )
     make_up = work_calendar(config(tmp_path, notify={"working_saturdays": ["2023-07-15"]}), [2023])
     plain = work_calendar(config(tmp_path), [2023])
     assert sent_on(simulate([t], make_up, D(2023, 7, 10), D(2023, 7, 17), policy=policy), "reminder") == [
-        D(2023, 7, 15), D(2023, 7, 17)]
+        D(2023, 7, 15),
+        D(2023, 7, 17),
+    ]
     # Without the make-up day, Saturday's reminder and the first overdue one meet on Monday: one email.
     assert sent_on(simulate([t], plain, D(2023, 7, 10), D(2023, 7, 17), policy=policy), "reminder") == [
-        D(2023, 7, 17)]
+        D(2023, 7, 17)
+    ]
 
 
 def test_after_missed_days_a_task_gets_one_catch_up_reminder_not_one_per_day(vn: WorkCalendar) -> None:
@@ -149,7 +172,9 @@ def test_nothing_is_planned_on_a_day_off(vn: WorkCalendar) -> None:
 def test_escalation_once_to_the_parent_head_with_the_head_in_cc(vn: WorkCalendar) -> None:
     plan = simulate([task(1)], vn, D(2023, 7, 3), D(2023, 8, 31))
     assert sent_on(plan, "escalation") == [D(2023, 7, 24)]  # due 17/07 + 7
-    m = next(m for m in plan_due([task(1)], {}, vn, POLICY, directory(), D(2023, 7, 24)) if m.kind == "escalation")
+    m = next(
+        m for m in plan_due([task(1)], {}, vn, POLICY, directory(), D(2023, 7, 24)) if m.kind == "escalation"
+    )
     assert m.to.email == "chutich@example.gov.vn"
     assert [c.email for c in m.cc] == ["giamdoc.sotnmt@example.gov.vn", "vanthu.sotnmt@example.gov.vn"]
     assert m.about == "so-tnmt"
@@ -158,7 +183,9 @@ def test_escalation_once_to_the_parent_head_with_the_head_in_cc(vn: WorkCalendar
 
 def test_escalation_goes_to_escalation_default_to_for_a_unit_without_parent(vn: WorkCalendar) -> None:
     top = task(7, agency="ubnd-tinh")
-    m = next(m for m in plan_due([top], {}, vn, POLICY, directory(), D(2023, 7, 24)) if m.kind == "escalation")
+    m = next(
+        m for m in plan_due([top], {}, vn, POLICY, directory(), D(2023, 7, 24)) if m.kind == "escalation"
+    )
     assert m.to.email == "vanphong@example.gov.vn"
     assert [c.email for c in m.cc] == ["chutich@example.gov.vn"]  # the head; vanphong (the unit's cc) is `to`
 
@@ -221,24 +248,45 @@ def test_run_messages_are_grouped_per_recipient_and_go_out_on_the_next_working_d
 
 
 def test_one_head_of_two_units_gets_one_task_opened_email(vn: WorkCalendar) -> None:
-    shared = Agency("so-noivu", "Sở Nội vụ", "department", "ubnd-tinh", "Nguyễn Thanh Hải", "Giám đốc",
-                    "giamdoc.sotnmt@example.gov.vn")
-    changes = [TaskChange(TaskChangeKind.OPENED, task(1)), TaskChange(TaskChangeKind.OPENED, task(3, agency="so-noivu"))]
+    shared = Agency(
+        "so-noivu",
+        "Sở Nội vụ",
+        "department",
+        "ubnd-tinh",
+        "Nguyễn Thanh Hải",
+        "Giám đốc",
+        "giamdoc.sotnmt@example.gov.vn",
+    )
+    changes = [
+        TaskChange(TaskChangeKind.OPENED, task(1)),
+        TaskChange(TaskChangeKind.OPENED, task(3, agency="so-noivu")),
+    ]
     plan = plan_run(changes, directory(**{"so-noivu": shared}), vn, POLICY, D(2023, 7, 10))
-    assert [(m.kind, m.task_ids, m.agencies) for m in plan] == [("task-opened", (1, 3), ("so-noivu", "so-tnmt"))]
+    assert [(m.kind, m.task_ids, m.agencies) for m in plan] == [
+        ("task-opened", (1, 3), ("so-noivu", "so-tnmt"))
+    ]
 
 
 def test_recipient_is_the_head_in_the_directory_at_sending_time(vn: WorkCalendar) -> None:
-    new_head = Agency("so-tnmt", "Sở Tài nguyên và Môi trường", "department", "ubnd-tinh", "Võ Văn Mới", "Giám đốc",
-                      "giamdoc.moi@example.gov.vn")
+    new_head = Agency(
+        "so-tnmt",
+        "Sở Tài nguyên và Môi trường",
+        "department",
+        "ubnd-tinh",
+        "Võ Văn Mới",
+        "Giám đốc",
+        "giamdoc.moi@example.gov.vn",
+    )
     t = task(1)  # opened for giamdoc.sotnmt@
     m = plan_due([t], {}, vn, POLICY, directory(**{"so-tnmt": new_head}), D(2023, 7, 14))[0]
     assert (m.kind, m.to.email, m.to.name) == ("reminder", "giamdoc.moi@example.gov.vn", "Võ Văn Mới")
 
 
 def test_config_cc_is_always_copied_once_and_never_the_recipient(vn: WorkCalendar) -> None:
-    policy = NotifyPolicy(cc=("vanphong@example.gov.vn", "vanthu.sotnmt@example.gov.vn", "giamdoc.sotnmt@example.gov.vn"),
-                          digest_schedule=NEVER)
+    policy = NotifyPolicy(
+        cc=("vanphong@example.gov.vn", "vanthu.sotnmt@example.gov.vn", "giamdoc.sotnmt@example.gov.vn"),
+        digest_schedule=NEVER,
+    )
     m = plan_due([task(1)], {}, vn, policy, directory(), D(2023, 7, 14))[0]
     assert [c.email for c in m.cc] == ["vanthu.sotnmt@example.gov.vn", "vanphong@example.gov.vn"]
 

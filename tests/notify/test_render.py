@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from tests.notify.conftest import config, directory, rulebook, task
 
 from compliance.model.agency import Agency
 from compliance.model.task import Task, TaskStatus
@@ -23,7 +24,6 @@ from compliance.notify.render import (
     vn_percent,
     vn_period,
 )
-from tests.notify.conftest import config, directory, rulebook, task
 
 D = dt.date
 REPO = Path(__file__).resolve().parents[2]
@@ -53,8 +53,14 @@ def test_vietnamese_numbers_and_dates() -> None:
 
 @pytest.mark.parametrize(
     ("label", "text"),
-    [("2023-06", "tháng 6/2023"), ("2023-Q2", "quý II/2023"), ("2023-H1", "6 tháng đầu năm 2023"),
-     ("2023-H2", "6 tháng cuối năm 2023"), ("2023", "năm 2023"), (None, "—")],
+    [
+        ("2023-06", "tháng 6/2023"),
+        ("2023-Q2", "quý II/2023"),
+        ("2023-H1", "6 tháng đầu năm 2023"),
+        ("2023-H2", "6 tháng cuối năm 2023"),
+        ("2023", "năm 2023"),
+        (None, "—"),
+    ],
 )
 def test_periods_in_words(label: str | None, text: str) -> None:
     assert vn_period(label) == text
@@ -62,12 +68,18 @@ def test_periods_in_words(label: str | None, text: str) -> None:
 
 def test_task_opened_email_in_vietnamese(tmp_path: Path) -> None:
     renderer = Renderer(config(tmp_path))
-    out = renderer.render(opened(task(12), task(13, rule="db-land-shared", value="built", target="connected")),
-                          rulebook=rulebook(), directory=directory(), on=D(2023, 7, 5))
+    out = renderer.render(
+        opened(task(12), task(13, rule="db-land-shared", value="built", target="connected")),
+        rulebook=rulebook(),
+        directory=directory(),
+        on=D(2023, 7, 5),
+    )
     assert out.subject == "[CCHC] 02 nhiệm vụ mới cần khắc phục – Sở Tài nguyên và Môi trường"
     lines = out.text.splitlines()
     assert lines[0] == "Kính gửi: Ông/Bà Nguyễn Thanh Hải, Giám đốc Sở Tài nguyên và Môi trường"
-    assert lines[2].startswith("Kết quả đánh giá ngày 05 tháng 7 năm 2023 cho thấy Sở Tài nguyên và Môi trường có 02 ")
+    assert lines[2].startswith(
+        "Kết quả đánh giá ngày 05 tháng 7 năm 2023 cho thấy Sở Tài nguyên và Môi trường có 02 "
+    )
     assert "1. Tỷ lệ hồ sơ thanh toán trực tuyến đạt tối thiểu 30%" in lines
     assert "   - Kỳ báo cáo: tháng 6/2023; kết quả: 31,25%; chỉ tiêu: ≥ 30%" in lines
     assert "   - Thời hạn hoàn thành: 17/07/2023" in lines
@@ -86,34 +98,55 @@ def test_every_kind_has_its_subject(tmp_path: Path) -> None:
     overdue = task(12, due_on=D(2023, 7, 17))
     parent = Recipient("chutich@example.gov.vn", "Lê Hoàng Phúc", "Chủ tịch", "ubnd-tinh")
     cases = {
-        PlannedMessage("reminder", "k", on, HEAD, (), (overdue,)):
-            "[CCHC] Nhắc việc: nhiệm vụ quá hạn từ ngày 17/07/2023 – Sở Tài nguyên và Môi trường",
-        PlannedMessage("reminder", "k", on, HEAD, (), (task(1, due_on=D(2023, 7, 28)),)):
-            "[CCHC] Nhắc việc: nhiệm vụ đến hạn ngày 28/07/2023 – Sở Tài nguyên và Môi trường",
-        PlannedMessage("reminder", "k", on, HEAD, (), (overdue, task(1, rule="on-time-95"))):
-            "[CCHC] Nhắc việc: 02 nhiệm vụ chưa hoàn thành – Sở Tài nguyên và Môi trường",
-        PlannedMessage("escalation", "k", on, parent, (HEAD,), (overdue,), about="so-tnmt"):
-            "[CCHC] Báo cáo cấp trên: 01 nhiệm vụ quá hạn – Sở Tài nguyên và Môi trường",
-        PlannedMessage("task-resolved", "k", on, HEAD, (), (task(1, status=TaskStatus.RESOLVED),)):
-            "[CCHC] 01 nhiệm vụ đã hoàn thành – Sở Tài nguyên và Môi trường",
-        PlannedMessage("digest", "k", on, HEAD, (), (overdue, task(1))):
-            "[CCHC] Danh sách nhiệm vụ cần xử lý (02 nhiệm vụ) – Sở Tài nguyên và Môi trường",
+        PlannedMessage(
+            "reminder", "k", on, HEAD, (), (overdue,)
+        ): "[CCHC] Nhắc việc: nhiệm vụ quá hạn từ ngày 17/07/2023 – Sở Tài nguyên và Môi trường",
+        PlannedMessage(
+            "reminder", "k", on, HEAD, (), (task(1, due_on=D(2023, 7, 28)),)
+        ): "[CCHC] Nhắc việc: nhiệm vụ đến hạn ngày 28/07/2023 – Sở Tài nguyên và Môi trường",
+        PlannedMessage(
+            "reminder", "k", on, HEAD, (), (overdue, task(1, rule="on-time-95"))
+        ): "[CCHC] Nhắc việc: 02 nhiệm vụ chưa hoàn thành – Sở Tài nguyên và Môi trường",
+        PlannedMessage(
+            "escalation", "k", on, parent, (HEAD,), (overdue,), about="so-tnmt"
+        ): "[CCHC] Báo cáo cấp trên: 01 nhiệm vụ quá hạn – Sở Tài nguyên và Môi trường",
+        PlannedMessage(
+            "task-resolved", "k", on, HEAD, (), (task(1, status=TaskStatus.RESOLVED),)
+        ): "[CCHC] 01 nhiệm vụ đã hoàn thành – Sở Tài nguyên và Môi trường",
+        PlannedMessage(
+            "digest", "k", on, HEAD, (), (overdue, task(1))
+        ): "[CCHC] Danh sách nhiệm vụ cần xử lý (02 nhiệm vụ) – Sở Tài nguyên và Môi trường",
     }
     for message, subject in cases.items():
         assert renderer.render(message, rulebook=rb, directory=dirx, on=on).subject == subject
-    escalation = renderer.render(next(m for m in cases if m.kind == "escalation"), rulebook=rb, directory=dirx, on=on)
+    escalation = renderer.render(
+        next(m for m in cases if m.kind == "escalation"), rulebook=rb, directory=dirx, on=on
+    )
     assert escalation.text.startswith("Kính gửi: Ông/Bà Lê Hoàng Phúc, Chủ tịch UBND tỉnh Tiền Giang\n")
-    assert ("Người đứng đầu cơ quan, đơn vị: Ông/Bà Nguyễn Thanh Hải, Giám đốc Sở Tài nguyên và Môi trường "
-            "(giamdoc.sotnmt@example.gov.vn), đồng gửi thư này.") in escalation.text
+    assert (
+        "Người đứng đầu cơ quan, đơn vị: Ông/Bà Nguyễn Thanh Hải, Giám đốc Sở Tài nguyên và Môi trường "
+        "(giamdoc.sotnmt@example.gov.vn), đồng gửi thư này."
+    ) in escalation.text
     assert "(quá hạn 8 ngày)" in escalation.text
 
 
 def test_html_is_autoescaped_and_plain_text_is_not(tmp_path: Path) -> None:
-    evil = Agency("so-tnmt", "<script>alert(1)</script> Sở & Ban", "department", "ubnd-tinh", "A <b>B</b>", "Giám đốc",
-                  "giamdoc.sotnmt@example.gov.vn")
+    evil = Agency(
+        "so-tnmt",
+        "<script>alert(1)</script> Sở & Ban",
+        "department",
+        "ubnd-tinh",
+        "A <b>B</b>",
+        "Giám đốc",
+        "giamdoc.sotnmt@example.gov.vn",
+    )
     to = Recipient(evil.head_email, evil.head_name, evil.head_title, "so-tnmt")
-    out = Renderer(config(tmp_path)).render(opened(task(12), to=to), rulebook=rulebook(),
-                                            directory=directory(**{"so-tnmt": evil}), on=D(2023, 7, 5))
+    out = Renderer(config(tmp_path)).render(
+        opened(task(12), to=to),
+        rulebook=rulebook(),
+        directory=directory(**{"so-tnmt": evil}),
+        on=D(2023, 7, 5),
+    )
     assert "<script>" not in out.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Sở &amp; Ban" in out.html
     assert "A &lt;b&gt;B&lt;/b&gt;" in out.html
@@ -124,7 +157,10 @@ def test_html_is_autoescaped_and_plain_text_is_not(tmp_path: Path) -> None:
 def test_links_to_the_task_pages_when_base_url_is_set(tmp_path: Path) -> None:
     cfg = config(tmp_path, deployment={"base_url": "https://cchc.tiengiang.gov.vn/"})
     out = Renderer(cfg).render(opened(task(12)), rulebook=rulebook(), directory=directory(), on=D(2023, 7, 5))
-    assert "   - Xem chi tiết, xác nhận đã tiếp nhận: https://cchc.tiengiang.gov.vn/tasks/12" in out.text.splitlines()
+    assert (
+        "   - Xem chi tiết, xác nhận đã tiếp nhận: https://cchc.tiengiang.gov.vn/tasks/12"
+        in out.text.splitlines()
+    )
     assert '<a href="https://cchc.tiengiang.gov.vn/tasks/12"' in out.html
     assert "https://cchc.tiengiang.gov.vn/agencies/so-tnmt" in out.text
 
@@ -138,8 +174,9 @@ def test_link_for_hook_replaces_the_default_link(tmp_path: Path) -> None:
 
 
 def test_a_failing_value_never_looks_like_its_target(tmp_path: Path) -> None:
-    out = Renderer(config(tmp_path)).render(opened(task(12, value=0.299999)), rulebook=rulebook(),
-                                            directory=directory(), on=D(2023, 7, 5))
+    out = Renderer(config(tmp_path)).render(
+        opened(task(12, value=0.299999)), rulebook=rulebook(), directory=directory(), on=D(2023, 7, 5)
+    )
     assert "kết quả: 29,9999%; chỉ tiêu: ≥ 30%" in out.text
 
 
@@ -154,7 +191,8 @@ def test_a_deployment_template_overrides_the_default_file_by_file(tmp_path: Path
     own = tmp_path / "notifications"
     own.mkdir()
     (own / "reminder.txt.j2").write_text(
-        '{% set subject %}NHẮC {{ tasks|length }}{% endset %}Riêng: {{ recipient.name }}\n', encoding="utf-8")
+        "{% set subject %}NHẮC {{ tasks|length }}{% endset %}Riêng: {{ recipient.name }}\n", encoding="utf-8"
+    )
     renderer = Renderer(config(tmp_path))
     reminder = PlannedMessage("reminder", "k", D(2023, 7, 14), HEAD, (), (task(1),))
     out = renderer.render(reminder, rulebook=rulebook(), directory=directory(), on=D(2023, 7, 14))
@@ -167,13 +205,17 @@ def test_check_templates_passes_on_the_shipped_templates(tmp_path: Path) -> None
     assert check_templates(config(tmp_path)) == []
 
 
-def test_check_templates_locates_an_undefined_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_templates_locates_an_undefined_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     own = tmp_path / "notifications"
     own.mkdir()
     (own / "digest.html.j2").write_text(
         '{% extends "base.html.j2" %}\n{% block body %}\n<p>{{ tasks|length }}</p>\n<p>{{ agncy_name }}</p>\n'
-        "{% endblock %}\n", encoding="utf-8")
+        "{% endblock %}\n",
+        encoding="utf-8",
+    )
     problems = check_templates(config(tmp_path))
     assert [str(p) for p in problems] == [
         "notifications/digest.html.j2:4:1: templates.digest.html.j2: cannot render with sample data: "
@@ -187,7 +229,9 @@ def test_check_templates_locates_a_syntax_error_and_a_missing_subject(
     monkeypatch.chdir(tmp_path)
     own = tmp_path / "notifications"
     own.mkdir()
-    (own / "escalation.txt.j2").write_text("{% set subject %}X{% endset %}\nKính gửi\n{% if tasks %}\n", encoding="utf-8")
+    (own / "escalation.txt.j2").write_text(
+        "{% set subject %}X{% endset %}\nKính gửi\n{% if tasks %}\n", encoding="utf-8"
+    )
     (own / "digest.txt.j2").write_text("Chỉ có nội dung\n", encoding="utf-8")
     (own / "remider.txt.j2").write_text("x", encoding="utf-8")
     problems = [str(p) for p in check_templates(config(tmp_path))]
@@ -200,3 +244,15 @@ def test_check_templates_locates_a_syntax_error_and_a_missing_subject(
         "notifications/remider.txt.j2: warning: templates: this file overrides no template\n"
         "  hint: did you mean 'reminder.txt.j2'?",
     ]
+
+
+def test_a_broken_override_falls_back_to_the_shipped_template(tmp_path: Path) -> None:
+    own = tmp_path / "notifications"
+    own.mkdir()
+    (own / "reminder.html.j2").write_text("<p>{{ no_such_variable }}</p>", encoding="utf-8")
+    reminder = PlannedMessage("reminder", "k", D(2023, 7, 14), HEAD, (), (task(1),))
+    out = Renderer(config(tmp_path)).render(
+        reminder, rulebook=rulebook(), directory=directory(), on=D(2023, 7, 14)
+    )
+    assert "Kính gửi: Ông/Bà Nguyễn Thanh Hải" in out.html
+    assert [p.key for p in check_templates(config(tmp_path))] == ["templates.reminder.html.j2"]

@@ -65,22 +65,39 @@ def validate(body: Any) -> list[dict[str, Any]]:
         return [_error("Bad Request", None)]
     pers = body.get("personalizations")
     if not isinstance(pers, list) or not pers:
-        errors.append(_error("The personalizations field is required and must have at least one personalization.",
-                             "personalizations", "personalizations"))
+        errors.append(
+            _error(
+                "The personalizations field is required and must have at least one personalization.",
+                "personalizations",
+                "personalizations",
+            )
+        )
         pers = []
     elif len(pers) > 1000:
-        errors.append(_error("The personalization block is limited to 1000 personalizations per API request.",
-                             "personalizations", "personalizations"))
+        errors.append(
+            _error(
+                "The personalization block is limited to 1000 personalizations per API request.",
+                "personalizations",
+                "personalizations",
+            )
+        )
     total = 0
     for i, p in enumerate(pers):
         if not isinstance(p, dict):
-            errors.append(_error("Each personalization must be an object.", f"personalizations.{i}", "personalizations"))
+            errors.append(
+                _error("Each personalization must be an object.", f"personalizations.{i}", "personalizations")
+            )
             continue
         to = p.get("to")
         if not isinstance(to, list) or not to:
-            errors.append(_error("The to array is required for all personalization objects, and must have at "
-                                 "least one email object with a valid email address.", f"personalizations.{i}.to",
-                                 "message.personalizations.to"))
+            errors.append(
+                _error(
+                    "The to array is required for all personalization objects, and must have at "
+                    "least one email object with a valid email address.",
+                    f"personalizations.{i}.to",
+                    "message.personalizations.to",
+                )
+            )
         seen: set[str] = set()
         for kind in ("to", "cc", "bcc"):
             people = p.get(kind) or []
@@ -91,75 +108,147 @@ def validate(body: Any) -> list[dict[str, Any]]:
                 total += 1
                 address = person.get("email") if isinstance(person, dict) else None
                 if not isinstance(address, str) or not _EMAIL.match(address):
-                    errors.append(_error("Does not contain a valid address.", f"personalizations.{i}.{kind}.{j}.email",
-                                         f"message.personalizations.{kind}"))
+                    errors.append(
+                        _error(
+                            "Does not contain a valid address.",
+                            f"personalizations.{i}.{kind}.{j}.email",
+                            f"message.personalizations.{kind}",
+                        )
+                    )
                     continue
                 if address.lower() in seen:
-                    errors.append(_error(
-                        "Each email address in the personalization block should be unique between to, cc, and bcc. "
-                        f"We found the first duplicate instance of [{address}] in the personalizations.{i}.{kind} field.",
-                        f"personalizations.{i}", "message.recipient_duplicated"))
+                    errors.append(
+                        _error(
+                            "Each email address in the personalization block should be unique between to, cc, and bcc. "
+                            f"We found the first duplicate instance of [{address}] in the personalizations.{i}.{kind} field.",
+                            f"personalizations.{i}",
+                            "message.recipient_duplicated",
+                        )
+                    )
                 seen.add(address.lower())
                 name = person.get("name")
                 if name is not None and (not isinstance(name, str) or "\r" in name or "\n" in name):
-                    errors.append(_error("The name must be a string without line breaks.",
-                                         f"personalizations.{i}.{kind}.{j}.name"))
+                    errors.append(
+                        _error(
+                            "The name must be a string without line breaks.",
+                            f"personalizations.{i}.{kind}.{j}.name",
+                        )
+                    )
     if total > 1000:
-        errors.append(_error("There is a limit of 1000 total recipients (to + cc + bcc) per request.",
-                             "personalizations", "personalizations"))
+        errors.append(
+            _error(
+                "There is a limit of 1000 total recipients (to + cc + bcc) per request.",
+                "personalizations",
+                "personalizations",
+            )
+        )
     sender = body.get("from")
-    if not isinstance(sender, dict) or not isinstance(sender.get("email"), str) or not _EMAIL.match(sender["email"]):
-        errors.append(_error("The from object must be provided for every email send. It is an object that requires "
-                             "the email parameter, but may also contain a name parameter.", "from", "message.from"))
+    if (
+        not isinstance(sender, dict)
+        or not isinstance(sender.get("email"), str)
+        or not _EMAIL.match(sender["email"])
+    ):
+        errors.append(
+            _error(
+                "The from object must be provided for every email send. It is an object that requires "
+                "the email parameter, but may also contain a name parameter.",
+                "from",
+                "message.from",
+            )
+        )
     subject = body.get("subject")
     has_template = isinstance(body.get("template_id"), str)
-    if not has_template and not all(isinstance(p, dict) and p.get("subject") for p in pers):
+    if not has_template and not (pers and all(isinstance(p, dict) and p.get("subject") for p in pers)):
         if not isinstance(subject, str) or not subject:
-            errors.append(_error("The subject is required. You can get around this requirement if you use a template "
-                                 "with a subject defined or if every personalization has a subject defined.",
-                                 "subject", "message.subject"))
+            errors.append(
+                _error(
+                    "The subject is required. You can get around this requirement if you use a template "
+                    "with a subject defined or if every personalization has a subject defined.",
+                    "subject",
+                    "message.subject",
+                )
+            )
         elif "\r" in subject or "\n" in subject:
             errors.append(_error("The subject must not contain line breaks.", "subject", "message.subject"))
     content = body.get("content")
     if not has_template:
         if not isinstance(content, list) or not content:
-            errors.append(_error("Unless a valid template_id is provided, the content parameter is required. There "
-                                 "must be at least one defined content block.", "content", "message.content"))
+            errors.append(
+                _error(
+                    "Unless a valid template_id is provided, the content parameter is required. There "
+                    "must be at least one defined content block.",
+                    "content",
+                    "message.content",
+                )
+            )
         else:
             for k, block in enumerate(content):
                 value = block.get("value") if isinstance(block, dict) else None
                 if not isinstance(value, str) or not value:
-                    errors.append(_error("The content value must be a string at least one character in length.",
-                                         f"content.{k}.value", "message.content.value"))
+                    errors.append(
+                        _error(
+                            "The content value must be a string at least one character in length.",
+                            f"content.{k}.value",
+                            "message.content.value",
+                        )
+                    )
             types = [b.get("type") for b in content if isinstance(b, dict)]
             if "text/plain" in types and types[0] != "text/plain":
-                errors.append(_error("If present, text/plain must be first, followed by text/html, followed by any "
-                                     "other content.", "content", "message.content.type"))
+                errors.append(
+                    _error(
+                        "If present, text/plain must be first, followed by text/html, followed by any "
+                        "other content.",
+                        "content",
+                        "message.content.type",
+                    )
+                )
     categories = body.get("categories")
     if categories is not None:
         if not isinstance(categories, list) or len(categories) > 10:
-            errors.append(_error("Too many categories on this message. The maximum number of categories is 10.",
-                                 "categories", "message.categories"))
+            errors.append(
+                _error(
+                    "Too many categories on this message. The maximum number of categories is 10.",
+                    "categories",
+                    "message.categories",
+                )
+            )
         else:
             if len(set(map(str, categories))) != len(categories):
                 errors.append(_error("The categories must be unique.", "categories", "message.categories"))
             for c in categories:
                 if not isinstance(c, str) or len(c) > 255:
-                    errors.append(_error("Each category name may not exceed 255 characters.", "categories",
-                                         "message.categories"))
+                    errors.append(
+                        _error(
+                            "Each category name may not exceed 255 characters.",
+                            "categories",
+                            "message.categories",
+                        )
+                    )
     custom = body.get("custom_args")
     if custom is not None:
         if not isinstance(custom, dict):
-            errors.append(_error(f"Invalid type. Expected: object, given: {type(custom).__name__}.", "custom_args",
-                                 "message.custom_args"))
+            errors.append(
+                _error(
+                    f"Invalid type. Expected: object, given: {type(custom).__name__}.",
+                    "custom_args",
+                    "message.custom_args",
+                )
+            )
         elif not all(isinstance(v, str) for v in custom.values()):
             errors.append(_error("Custom args values must be strings.", "custom_args", "message.custom_args"))
         elif len(json.dumps(custom).encode()) > 10_000:
-            errors.append(_error("The custom_args may not exceed 10,000 bytes.", "custom_args", "message.custom_args"))
+            errors.append(
+                _error("The custom_args may not exceed 10,000 bytes.", "custom_args", "message.custom_args")
+            )
     sandbox = ((body.get("mail_settings") or {}).get("sandbox_mode") or {}).get("enable", False)
     if not isinstance(sandbox, bool):
-        errors.append(_error("The sandbox_mode enable parameter must be a boolean.",
-                             "mail_settings.sandbox_mode.enable", "message.mail_settings.sandbox_mode.enable"))
+        errors.append(
+            _error(
+                "The sandbox_mode enable parameter must be a boolean.",
+                "mail_settings.sandbox_mode.enable",
+                "message.mail_settings.sandbox_mode.enable",
+            )
+        )
     return errors
 
 
@@ -177,7 +266,9 @@ class SendGridServer:
         self._sent = 0
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     @property
@@ -219,24 +310,47 @@ class SendGridServer:
             return Reply(202, hang_s=self.hang_s)
         status = int(action)
         if status == 401:
-            return Reply(401, {"errors": [_error("The provided authorization grant is invalid, expired, or revoked",
-                                                 None)]})
+            return Reply(
+                401,
+                {
+                    "errors": [
+                        _error("The provided authorization grant is invalid, expired, or revoked", None)
+                    ]
+                },
+            )
         if status == 403:
-            return Reply(403, {"errors": [_error(
-                "The from address does not match a verified Sender Identity. Mail cannot be sent until this error "
-                "is resolved.", "from")]})
+            return Reply(
+                403,
+                {
+                    "errors": [
+                        _error(
+                            "The from address does not match a verified Sender Identity. Mail cannot be sent until this error "
+                            "is resolved.",
+                            "from",
+                        )
+                    ]
+                },
+            )
         if status == 429:
             reset = int(time.time()) + 2
-            return Reply(429, {"errors": [{"field": None, "message": "too many requests"}]},
-                         {"X-RateLimit-Limit": str(self.rate_limit), "X-RateLimit-Remaining": "0",
-                          "X-RateLimit-Reset": str(reset)})
+            return Reply(
+                429,
+                {"errors": [{"field": None, "message": "too many requests"}]},
+                {
+                    "X-RateLimit-Limit": str(self.rate_limit),
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(reset),
+                },
+            )
         if status == 400:
             return Reply(400, {"errors": [_error("Bad Request", None)]})
         if status == 500:
             return Reply(500, {"errors": [{"field": None, "message": "internal server error"}]})
         if status == 503:
             return Reply(503, {"errors": [{"field": None, "message": "service unavailable"}]})
-        return Reply(status, {"errors": [{"field": None, "message": f"status {status}"}]} if status >= 400 else None)
+        return Reply(
+            status, {"errors": [{"field": None, "message": f"status {status}"}]} if status >= 400 else None
+        )
 
     def answer(self, path: str, headers: dict[str, str], body: Any) -> Reply:
         action = self._next_action()
@@ -261,7 +375,7 @@ def _handler_for(server: SendGridServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             try:
@@ -284,11 +398,14 @@ def _handler_for(server: SendGridServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout): as SendGrid sees it
+            except (
+                BrokenPipeError,
+                ConnectionResetError,
+            ):  # the client gave up (timeout): as SendGrid sees it
                 pass
             self.close_connection = True
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     return Handler

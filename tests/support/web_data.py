@@ -89,7 +89,13 @@ def _snapshot_rows(file_id: int) -> list[dict[str, object]]:
     for month, (num, den) in enumerate(so_a, start=1):
         add("so-a", "online_payment", f"2023-{month:02d}", numerator=num, denominator=den)
         add("so-b", "online_payment", f"2023-{month:02d}", numerator=40, denominator=100)
-        add("huyen-x", "online_payment", f"2023-{month:02d}", numerator=25 + month, denominator=96 - month * 2 + 2)
+        add(
+            "huyen-x",
+            "online_payment",
+            f"2023-{month:02d}",
+            numerator=25 + month,
+            denominator=96 - month * 2 + 2,
+        )
     for month in range(1, 7):
         add("huyen-x", "full_online", f"2023-{month:02d}", numerator=40 + month, denominator=100)
         add("xa-x1", "full_online", f"2023-{month:02d}", numerator=4, denominator=10)
@@ -111,12 +117,14 @@ def populate(db: Database, deployment_dir: Path) -> Scenario:
     with db.begin() as conn:
         store_rule_revision(conn, old_revision, old_files, at=_at(dt.date(2023, 1, 3)))
         auditlog.append(
-            conn, [NewEntry("rules-loaded", data={"files": old_files}, rules_revision=old_revision)],
+            conn,
+            [NewEntry("rules-loaded", data={"files": old_files}, rules_revision=old_revision)],
             at=_at(dt.date(2023, 1, 3)),
         )
         store_rule_revision(conn, revision, files, at=_at(dt.date(2023, 6, 1)))
         auditlog.append(
-            conn, [NewEntry("rules-loaded", data={"files": files}, rules_revision=revision)],
+            conn,
+            [NewEntry("rules-loaded", data={"files": files}, rules_revision=revision)],
             at=_at(dt.date(2023, 6, 1)),
         )
         file_id = int(
@@ -130,7 +138,11 @@ def populate(db: Database, deployment_dir: Path) -> Scenario:
         conn.execute(insert(snapshot_rows), rows)
         auditlog.append(
             conn,
-            [NewEntry("snapshot-ingested", data={"file": "2023-06.csv", "rows": len(rows), "sha256": "ab" * 32})],
+            [
+                NewEntry(
+                    "snapshot-ingested", data={"file": "2023-06.csv", "rows": len(rows), "sha256": "ab" * 32}
+                )
+            ],
             at=_at(dt.date(2023, 7, 3)),
         )
 
@@ -140,8 +152,15 @@ def populate(db: Database, deployment_dir: Path) -> Scenario:
             RunRecord(RUN_ID, D, at, at, revision, "python", {"outcomes": counts}, "cd" * 32),
         )
 
-        def state(rule: str, agency: str, outcome: str, period: str | None, value: float | str | None,
-                  target: float | str | None, streak: int) -> StateRow:
+        def state(
+            rule: str,
+            agency: str,
+            outcome: str,
+            period: str | None,
+            value: float | str | None,
+            target: float | str | None,
+            streak: int,
+        ) -> StateRow:
             return StateRow(rule, agency, outcome, period, value, target, streak, "f" * 64, RUN_ID, D)
 
         matrix = [
@@ -155,31 +174,110 @@ def populate(db: Database, deployment_dir: Path) -> Scenario:
         ]
         write_state(conn, inserted=matrix, changed=[], removed=[])
 
-        def task(rule: str, agency: str, opened: dt.date, due: dt.date, period: str, value: float | str,
-                 target: float | str, email: str, name: str) -> Task:
-            return Task(None, rule, agency, TaskStatus.OPEN, opened, due, period, period, value, target, email,
-                        name, streak=1, opened_run_id=RUN_ID)
+        def task(
+            rule: str,
+            agency: str,
+            opened: dt.date,
+            due: dt.date,
+            period: str,
+            value: float | str,
+            target: float | str,
+            email: str,
+            name: str,
+        ) -> Task:
+            return Task(
+                None,
+                rule,
+                agency,
+                TaskStatus.OPEN,
+                opened,
+                due,
+                period,
+                period,
+                value,
+                target,
+                email,
+                name,
+                streak=1,
+                opened_run_id=RUN_ID,
+            )
 
         opening = [
-                TaskChange(TaskChangeKind.OPENED, task("online-payment-30", "so-b", dt.date(2023, 3, 1),
-                                                       dt.date(2023, 3, 31), "2023-02", 0.28, 0.3,
-                                                       "giamdoc.sob@example.gov.vn", "Lê Văn Bình"),
-                           {"period": "2023-02", "value": 0.28, "target": 0.3, "due_on": "2023-03-31"}),
-                TaskChange(TaskChangeKind.OPENED, task("online-payment-30", "so-a", dt.date(2023, 5, 1),
-                                                       dt.date(2023, 5, 31), "2023-04", 0.25, 0.3,
-                                                       "giamdoc.soa@example.gov.vn", "Trần Thị An"),
-                           {"period": "2023-04", "value": 0.25, "target": 0.3, "due_on": "2023-05-31"}),
-                TaskChange(TaskChangeKind.OPENED, task("full-online", "huyen-x", dt.date(2023, 6, 1),
-                                                       dt.date(2023, 7, 1), "2023-05", 0.45, 0.5,
-                                                       "chutich.huyenx@example.gov.vn", "Phạm Văn Xuân"),
-                           {"period": "2023-05", "value": 0.45, "target": 0.5, "due_on": "2023-07-01"}),
-                TaskChange(TaskChangeKind.OPENED, task("db-land", "so-a", dt.date(2023, 7, 1),
-                                                       dt.date(2023, 7, 20), "2023-06", "built", "connected",
-                                                       "giamdoc.soa@example.gov.vn", "Trần Thị An"),
-                           {"period": "2023-06", "value": "built", "target": "connected", "due_on": "2023-07-20"}),
-                TaskChange(TaskChangeKind.OPENED, task("par-index-80", "so-a", D, dt.date(2023, 8, 4), "2022",
-                                                       75, 80, "giamdoc.soa@example.gov.vn", "Trần Thị An"),
-                           {"period": "2022", "value": 75, "target": 80, "due_on": "2023-08-04"}),
+            TaskChange(
+                TaskChangeKind.OPENED,
+                task(
+                    "online-payment-30",
+                    "so-b",
+                    dt.date(2023, 3, 1),
+                    dt.date(2023, 3, 31),
+                    "2023-02",
+                    0.28,
+                    0.3,
+                    "giamdoc.sob@example.gov.vn",
+                    "Lê Văn Bình",
+                ),
+                {"period": "2023-02", "value": 0.28, "target": 0.3, "due_on": "2023-03-31"},
+            ),
+            TaskChange(
+                TaskChangeKind.OPENED,
+                task(
+                    "online-payment-30",
+                    "so-a",
+                    dt.date(2023, 5, 1),
+                    dt.date(2023, 5, 31),
+                    "2023-04",
+                    0.25,
+                    0.3,
+                    "giamdoc.soa@example.gov.vn",
+                    "Trần Thị An",
+                ),
+                {"period": "2023-04", "value": 0.25, "target": 0.3, "due_on": "2023-05-31"},
+            ),
+            TaskChange(
+                TaskChangeKind.OPENED,
+                task(
+                    "full-online",
+                    "huyen-x",
+                    dt.date(2023, 6, 1),
+                    dt.date(2023, 7, 1),
+                    "2023-05",
+                    0.45,
+                    0.5,
+                    "chutich.huyenx@example.gov.vn",
+                    "Phạm Văn Xuân",
+                ),
+                {"period": "2023-05", "value": 0.45, "target": 0.5, "due_on": "2023-07-01"},
+            ),
+            TaskChange(
+                TaskChangeKind.OPENED,
+                task(
+                    "db-land",
+                    "so-a",
+                    dt.date(2023, 7, 1),
+                    dt.date(2023, 7, 20),
+                    "2023-06",
+                    "built",
+                    "connected",
+                    "giamdoc.soa@example.gov.vn",
+                    "Trần Thị An",
+                ),
+                {"period": "2023-06", "value": "built", "target": "connected", "due_on": "2023-07-20"},
+            ),
+            TaskChange(
+                TaskChangeKind.OPENED,
+                task(
+                    "par-index-80",
+                    "so-a",
+                    D,
+                    dt.date(2023, 8, 4),
+                    "2022",
+                    75,
+                    80,
+                    "giamdoc.soa@example.gov.vn",
+                    "Trần Thị An",
+                ),
+                {"period": "2022", "value": 75, "target": 80, "due_on": "2023-08-04"},
+            ),
         ]
         # Each task's history starts on the day it was opened (07:00 local = 00:00 UTC).
         opened = [
@@ -190,32 +288,78 @@ def populate(db: Database, deployment_dir: Path) -> Scenario:
         resolved_id, overdue_id, huyen_id, db_land_id, par_id = (int(i or 0) for i in ids)
         resolved = opened[0].task.with_(status=TaskStatus.RESOLVED, resolved_on=dt.date(2023, 6, 5))
         acked = opened[2].task.with_(
-            status=TaskStatus.ACKNOWLEDGED, acknowledged_on=dt.date(2023, 6, 3),
-            acknowledged_by="chutich.huyenx@example.gov.vn", note="Đang chỉ đạo các xã đẩy mạnh tiếp nhận trực tuyến",
+            status=TaskStatus.ACKNOWLEDGED,
+            acknowledged_on=dt.date(2023, 6, 3),
+            acknowledged_by="chutich.huyenx@example.gov.vn",
+            note="Đang chỉ đạo các xã đẩy mạnh tiếp nhận trực tuyến",
         )
-        apply_changes(conn, [TaskChange(TaskChangeKind.RESOLVED, resolved, {"period": "2023-05", "value": 0.4})],
-                      at=_at(dt.date(2023, 6, 5)), on=dt.date(2023, 6, 5), run_id=None)
         apply_changes(
             conn,
-            [TaskChange(TaskChangeKind.ACKNOWLEDGED, acked,
-                        {"by": acked.acknowledged_by, "note": acked.note, "acknowledged_on": "2023-06-03"})],
-            at=_at(dt.date(2023, 6, 3), 2), on=dt.date(2023, 6, 3), run_id=None,
+            [TaskChange(TaskChangeKind.RESOLVED, resolved, {"period": "2023-05", "value": 0.4})],
+            at=_at(dt.date(2023, 6, 5)),
+            on=dt.date(2023, 6, 5),
+            run_id=None,
         )
-        entries = [NewEntry("evaluation-run", run_id=RUN_ID, data={"at": D.isoformat(), "counts": counts},
-                            rules_revision=revision)]
+        apply_changes(
+            conn,
+            [
+                TaskChange(
+                    TaskChangeKind.ACKNOWLEDGED,
+                    acked,
+                    {"by": acked.acknowledged_by, "note": acked.note, "acknowledged_on": "2023-06-03"},
+                )
+            ],
+            at=_at(dt.date(2023, 6, 3), 2),
+            on=dt.date(2023, 6, 3),
+            run_id=None,
+        )
+        entries = [
+            NewEntry(
+                "evaluation-run",
+                run_id=RUN_ID,
+                data={"at": D.isoformat(), "counts": counts},
+                rules_revision=revision,
+            )
+        ]
         for s in matrix:
-            entries.append(NewEntry("evaluation", run_id=RUN_ID, rule=s.rule, agency=s.agency, period=s.period,
-                                    outcome=s.outcome, data={"value": s.value, "target": s.target,
-                                                             "streak": s.streak}, rules_revision=revision))
+            entries.append(
+                NewEntry(
+                    "evaluation",
+                    run_id=RUN_ID,
+                    rule=s.rule,
+                    agency=s.agency,
+                    period=s.period,
+                    outcome=s.outcome,
+                    data={"value": s.value, "target": s.target, "streak": s.streak},
+                    rules_revision=revision,
+                )
+            )
         for change in opened:
             t = change.task
-            entries.append(NewEntry("task-opened", run_id=RUN_ID, rule=t.rule, agency=t.agency, period=t.period,
-                                    data={"task_id": t.id, "due_on": t.due_on.isoformat()},
-                                    rules_revision=revision))
-        entries.append(NewEntry("task-resolved", rule=resolved.rule, agency=resolved.agency,
-                                data={"task_id": resolved_id}))
-        entries.append(NewEntry("task-acknowledged", rule=acked.rule, agency=acked.agency,
-                                data={"task_id": huyen_id, "by": acked.acknowledged_by, "note": acked.note}))
+            entries.append(
+                NewEntry(
+                    "task-opened",
+                    run_id=RUN_ID,
+                    rule=t.rule,
+                    agency=t.agency,
+                    period=t.period,
+                    data={"task_id": t.id, "due_on": t.due_on.isoformat()},
+                    rules_revision=revision,
+                )
+            )
+        entries.append(
+            NewEntry(
+                "task-resolved", rule=resolved.rule, agency=resolved.agency, data={"task_id": resolved_id}
+            )
+        )
+        entries.append(
+            NewEntry(
+                "task-acknowledged",
+                rule=acked.rule,
+                agency=acked.agency,
+                data={"task_id": huyen_id, "by": acked.acknowledged_by, "note": acked.note},
+            )
+        )
 
         def email(kind: str, day: dt.date, to: str, subject: str, task_ids: list[int], agency: str) -> int:
             return int(
@@ -223,21 +367,49 @@ def populate(db: Database, deployment_dir: Path) -> Scenario:
                     insert(notifications)
                     .values(
                         key=f"{kind}:{','.join(map(str, task_ids))}:{day.isoformat()}",
-                        kind=kind, due_on=day, to_addr=json.dumps([to]), cc=json.dumps([]), subject=subject,
-                        body_text="…", body_html="<p>…</p>", task_ids=canonical_json(task_ids), agency=agency,
-                        status="sent", attempts=1, created_at=_at(day, 1), sent_at=_at(day, 1),
+                        kind=kind,
+                        due_on=day,
+                        to_addr=json.dumps([{"email": to, "name": ""}]),
+                        cc=json.dumps([]),
+                        subject=subject,
+                        body_text="…",
+                        body_html="<p>…</p>",
+                        task_ids=canonical_json(task_ids),
+                        agency=agency,
+                        status="sent",
+                        attempts=1,
+                        created_at=_at(day, 1),
+                        sent_at=_at(day, 1),
                         provider_id=f"file-{kind}-{day.isoformat()}",
                     )
                     .returning(notifications.c.id)
                 ).scalar_one()
             )
 
-        n1 = email("task-opened", dt.date(2023, 5, 1), "giamdoc.soa@example.gov.vn",
-                   "[CCHC] 01 nhiệm vụ mới cần khắc phục – Sở A", [overdue_id], "so-a")
-        n2 = email("reminder", dt.date(2023, 6, 1), "giamdoc.soa@example.gov.vn",
-                   "[CCHC] Nhắc việc: nhiệm vụ quá hạn từ ngày 31/5/2023", [overdue_id], "so-a")
-        n3 = email("task-opened", dt.date(2023, 6, 1), "chutich.huyenx@example.gov.vn",
-                   "[CCHC] 01 nhiệm vụ mới cần khắc phục – UBND huyện X", [huyen_id], "huyen-x")
+        n1 = email(
+            "task-opened",
+            dt.date(2023, 5, 1),
+            "giamdoc.soa@example.gov.vn",
+            "[CCHC] 01 nhiệm vụ mới cần khắc phục – Sở A",
+            [overdue_id],
+            "so-a",
+        )
+        n2 = email(
+            "reminder",
+            dt.date(2023, 6, 1),
+            "giamdoc.soa@example.gov.vn",
+            "[CCHC] Nhắc việc: nhiệm vụ quá hạn từ ngày 31/5/2023",
+            [overdue_id],
+            "so-a",
+        )
+        n3 = email(
+            "task-opened",
+            dt.date(2023, 6, 1),
+            "chutich.huyenx@example.gov.vn",
+            "[CCHC] 01 nhiệm vụ mới cần khắc phục – UBND huyện X",
+            [huyen_id],
+            "huyen-x",
+        )
         for nid, ids_ in ((n1, [overdue_id]), (n2, [overdue_id]), (n3, [huyen_id])):
             entries.append(NewEntry("notification-sent", data={"notification_id": nid, "task_ids": ids_}))
         auditlog.append(conn, entries, at=at)

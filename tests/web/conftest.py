@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from argon2 import PasswordHasher
 from starlette.applications import Starlette
 
 from compliance.clock import FixedClock
@@ -28,8 +28,11 @@ from tests.support.web_data import D, Scenario, populate
 SECRET = "test-secret-for-the-web-pages-0123456789"
 OFFICE = ("vanphong@example.gov.vn", "mat-khau-van-phong")
 AUDITOR = ("thanhtra@example.gov.vn", "mat-khau-thanh-tra")
-HEADS = {"so-a": "giamdoc.soa@example.gov.vn", "so-b": "giamdoc.sob@example.gov.vn",
-         "huyen-x": "chutich.huyenx@example.gov.vn"}
+HEADS = {
+    "so-a": "giamdoc.soa@example.gov.vn",
+    "so-b": "giamdoc.sob@example.gov.vn",
+    "huyen-x": "chutich.huyenx@example.gov.vn",
+}
 _HASHES: dict[str, str] = {}
 
 
@@ -74,8 +77,9 @@ class Client:
 class Web:
     """The app over a populated database, and ways to be each kind of user."""
 
-    def __init__(self, config: Config, db: Database, scenario: Scenario, portal: BlockingPortal,
-                 today: dt.date = D) -> None:
+    def __init__(
+        self, config: Config, db: Database, scenario: Scenario, portal: BlockingPortal, today: dt.date = D
+    ) -> None:
         self.config = config
         self.db = db
         self.s = scenario
@@ -96,14 +100,29 @@ class Web:
     def signed_in(self, who: tuple[str, str]) -> Client:
         c = self.client()
         page = c.get("/login")
-        r = c.post("/login", data={"email": who[0], "password": who[1], "csrf_token": csrf_of(page.text), "next": "/"})
+        r = c.post(
+            "/login",
+            data={"email": who[0], "password": who[1], "csrf_token": csrf_of(page.text), "next": "/"},
+        )
         assert r.status_code == 303, r.text
         return c
 
-    def head_path(self, agency: str, *, expires_on: dt.date | None = None, email: str | None = None,
-                  task_id: int | None = None, secret: str = SECRET) -> str:
-        return head_path(agency, email or HEADS[agency], expires_on=expires_on or D + dt.timedelta(days=30),
-                         secret=secret, task_id=task_id)
+    def head_path(
+        self,
+        agency: str,
+        *,
+        expires_on: dt.date | None = None,
+        email: str | None = None,
+        task_id: int | None = None,
+        secret: str = SECRET,
+    ) -> str:
+        return head_path(
+            agency,
+            email or HEADS[agency],
+            expires_on=expires_on or D + dt.timedelta(days=30),
+            secret=secret,
+            task_id=task_id,
+        )
 
     def head(self, agency: str) -> Client:
         c = self.client()
@@ -135,8 +154,13 @@ def deployment(tmp_path: Path) -> Path:
 def add_accounts(db: Database) -> None:
     with db.begin() as conn:
         for (email, password), role in ((OFFICE, "office"), (AUDITOR, "auditor")):
-            add_user(conn, email, role=role, password_hash=password_hash(password),  # type: ignore[arg-type]
-                     created_at="2023-01-02T00:00:00Z")
+            add_user(
+                conn,
+                email,
+                role=role,
+                password_hash=password_hash(password),  # type: ignore[arg-type]
+                created_at="2023-01-02T00:00:00Z",
+            )
 
 
 @pytest.fixture

@@ -117,22 +117,32 @@ def list_cmd(app: AppContext, status: str | None, kind: str | None, as_json: boo
         app.out.print("Không có thư nào.")
         return
     table = Table(show_lines=False)
-    for column in ("Số", "Loại", "Ngày gửi", "Người nhận", "Tiêu đề", "Nhiệm vụ", "Trạng thái", "Lần gửi", "Ghi chú"):
-        table.add_column(column, overflow="fold")
+    for column, wrap in (
+        ("Số", False),
+        ("Loại", True),
+        ("Ngày gửi", False),
+        ("Người nhận", True),
+        ("Nhiệm vụ", True),
+        ("Trạng thái", False),
+        ("Lần", False),
+        ("Tiêu đề, ghi chú", True),
+    ):
+        table.add_column(column, no_wrap=not wrap, overflow="fold")
     for r in rows:
-        note = r.error or ""
+        notes = [r.subject]
         if r.possible_duplicate:
-            note = ("có thể trùng lặp; " + note).strip("; ")
+            notes.append("có thể trùng lặp (gửi lại sau khi bị gián đoạn)")
+        if r.error:
+            notes.append(f"lỗi: {r.error}")
         table.add_row(
             str(r.id),
             _KIND_VI.get(r.kind, r.kind),
             f"{r.due_on:%d/%m/%Y}",
             ", ".join(a["email"] for a in r.to),
-            r.subject,
             ", ".join(str(t) for t in r.task_ids),
             _STATUS_VI.get(r.status, r.status),
             str(r.attempts),
-            note,
+            "\n".join(notes),
         )
     app.out.print(table)
 

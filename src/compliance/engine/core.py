@@ -32,7 +32,7 @@ from compliance.model.scope import scope_agencies
 from compliance.model.snapshot import SnapshotRow
 
 from .base import EngineError
-from .series import Point, RolledPoint, Series, SeriesIndex
+from .series import Point, Series, SeriesIndex
 
 __all__ = [
     "FAIL",
@@ -61,7 +61,6 @@ UNMET = "unmet"
 _TARGET_VERDICTS = frozenset({PASS, FAIL, INSUFFICIENT, NOT_APPLICABLE})
 _MILESTONE_VERDICTS = frozenset({PASS, FAIL, NOT_APPLICABLE})
 _RESOLVE_VERDICTS = frozenset({MET, UNMET})
-_DECISIVE = frozenset({PASS, FAIL})
 
 
 def check_rulebook(rulebook: Rulebook) -> None:
@@ -100,45 +99,6 @@ def required_milestone(rule: Rule, on: dt.date) -> int | None:
     return chosen
 
 
-class _Case:
-    """One rule x agency while its questions are being answered."""
-
-    __slots__ = (
-        "agency",
-        "ask",
-        "ends",
-        "first",
-        "latest",
-        "outcome",
-        "points",
-        "pos",
-        "resolve",
-        "resolve_ask",
-        "rule",
-        "skipped",
-        "streak_periods",
-    )
-
-    def __init__(self, rule: Rule, agency: str, points: Series, latest: Point | None) -> None:
-        self.rule = rule
-        self.agency = agency
-        self.points = points
-        self.latest = latest
-        self.outcome: Outcome | None = None  # known without classification (no_data, stale)
-        self.first: str | None = None  # the latest period's verdict
-        self.resolve: str | None = None
-        self.ask: Ask | None = None  # the target / milestone question waiting for a verdict
-        self.resolve_ask: Ask | None = None
-        self.ends: list[dt.date] = []
-        self.pos = 0
-        self.streak_periods: list[str] = []
-        self.skipped: list[str] = []
-
-
-def _target_ask(rule_id: str, point: Point) -> Ask:
-    return ("t", rule_id, point.period.end_on, point.numerator, point.denominator, point.value)
-
-
 def _scope(
     rule: Rule,
     directory: AgencyDirectory,
@@ -153,6 +113,78 @@ def _scope(
                 chosen.add(agency_id)
         return sorted(chosen)
     return sorted(set(scope_agencies(rule, directory, on)))
+
+
+class _Plan:
+    """What is the same for every agency of one rule: flags, the shared audit inputs, targets by period."""
+
+    __slots__ = (
+        "base",
+        "id",
+        "indicator",
+        "milestone",
+        "ratio",
+        "resolve",
+        "rollup",
+        "rule",
+        "stale_before",
+        "targets",
+    )
+
+    def __init__(self, rule: Rule, indicator: Indicator, on: dt.date) -> None:
+        self.rule = rule
+        self.id = rule.id
+        self.indicator = indicator
+        self.milestone = rule.kind == "milestone"
+        self.ratio = indicator.kind == "ratio"
+        self.rollup = rule.rollup and self.ratio  # rollup on another kind is a rule-file error (check)
+        self.resolve = rule.resolve is not None
+        self.stale_before = (
+            on - dt.timedelta(days=rule.max_age_days) if rule.max_age_days is not None else None
+        )
+        self.targets: dict[dt.date, tuple[Decimal | None, float | None]] = {}
+        base: dict[str, Any] = {"kind": rule.kind, "indicator": indicator.id}
+        if rule.target is not None:
+            base["op"] = rule.target.op
+            if self.ratio:
+                base["min_denominator"] = rule.min_denominator
+            if rule.resolve is not None:
+                base["resolve_op"] = rule.resolve.op
+                base["resolve_value"] = str(rule.resolve.value)
+            if rule.max_age_days is not None:
+                base["max_age_days"] = rule.max_age_days
+            base["missing_is_violation"] = rule.missing_is_violation
+        self.base = base
+
+    def target(self, end: dt.date) -> tuple[Decimal | None, float | None]:
+        """The target in force for a period ending on `end`: exact, and as the float Evaluation shows."""
+        found = self.targets.get(end)
+        if found is None:
+            assert self.rule.target is not None
+            exact = self.rule.target.value_for(end)
+            found = (exact, None if exact is None else float(exact))
+            self.targets[end] = found
+        return found
+
+
+class _Streak:
+    """A case whose latest period failed, while its streak is counted back."""
+
+    __slots__ = ("agency", "ends", "latest", "plan", "points", "pos", "resolve", "skipped", "slot", "streak")
+
+    def __init__(
+        self, slot: int, plan: _Plan, agency: str, points: Series, latest: Point, ends: list[dt.date]
+    ):
+        self.slot = slot
+        self.plan = plan
+        self.agency = agency
+        self.points = points
+        self.latest = latest
+        self.ends = ends  # period ends, latest first
+        self.pos = 1  # the next index into `ends` to classify
+        self.streak = [latest.period.label]  # labels of the failing periods counted
+        self.skipped: list[str] = []  # labels of the insufficient periods skipped
+        self.resolve: str | None = None
 
 
 def evaluate_with(
@@ -176,6 +208,22 @@ def evaluate_with(
             gc.enable()
 
 
+def _classify_all(classify: Classify, asks: list[Ask]) -> list[str]:
+    if not asks:
+        return []
+    verdicts = classify(asks)
+    if len(verdicts) != len(asks):
+        raise EngineError(f"the engine answered {len(verdicts)} of {len(asks)} questions")
+    return verdicts
+
+
+def _check(verdicts: list[str], allowed: frozenset[str], asks: list[Ask]) -> None:
+    unknown = set(verdicts) - allowed
+    if unknown:
+        bad = next(i for i, v in enumerate(verdicts) if v in unknown)
+        raise EngineError(f"the engine gave '{verdicts[bad]}' for {asks[bad]!r}")
+
+
 def _evaluate(
     classify: Classify,
     rulebook: Rulebook,
@@ -185,100 +233,106 @@ def _evaluate(
     agencies_in_scope: Mapping[str, Sequence[str]] | None,
 ) -> list[Evaluation]:
     index = SeriesIndex(rulebook.indicators, directory, rows, on)
-    cases: list[_Case] = []
-    active: list[_Case] = []
+    results: list[Evaluation | None] = []
+    # Cases waiting for the verdict on their latest period: (result slot, plan, agency, points, latest).
+    waiting: list[tuple[int, _Plan, str, Series, Point | None]] = []
+    asks: list[Ask] = []
+    resolve_of: dict[int, int] = {}  # index in `waiting` -> index in `resolve_asks`
+    resolve_asks: list[Ask] = []
     for rule_id in sorted(rulebook.rules):
         rule = rulebook.rules[rule_id]
-        indicator = rulebook.indicators[rule.indicator]
-        rollup = rule.rollup and indicator.kind == "ratio"
-        milestone = rule.kind == "milestone"
-        stale_before = on - dt.timedelta(days=rule.max_age_days) if rule.max_age_days is not None else None
+        plan = _Plan(rule, rulebook.indicators[rule.indicator], on)
+        indicator_id = plan.indicator.id
         for agency in _scope(rule, directory, on, agencies_in_scope):
-            points = index.points(indicator.id, agency, rollup)
+            points = index.points(indicator_id, agency, plan.rollup)
             latest = index.latest(points)
-            case = _Case(rule, agency, points, latest)
-            cases.append(case)
-            if milestone:
+            if plan.milestone:
                 status = latest.status if latest is not None else None
-                case.ask = ("m", rule_id, on, stage_rank(indicator, status), None, None)
+                ask: Ask = ("m", rule_id, on, stage_rank(plan.indicator, status), None, None)
             elif latest is None:
-                case.outcome = Outcome.NO_DATA
+                results.append(_no_data(plan, agency))
                 continue
-            elif stale_before is not None and latest.period.end_on < stale_before:
-                case.outcome = Outcome.STALE
+            elif plan.stale_before is not None and latest.period.end_on < plan.stale_before:
+                results.append(_threshold(plan, index, agency, latest, Outcome.STALE))
                 continue
             else:
-                case.ask = _target_ask(rule_id, latest)
-            active.append(case)
+                numerator, denominator, value = latest.numerator, latest.denominator, latest.value
+                ask = ("t", rule_id, latest.period.end_on, numerator, denominator, value)
+                # Asked with the latest period (not after it) to save a round; only a decisive verdict
+                # uses the answer, and a decisive ratio has a denominator >= min_denominator >= 1.
+                if plan.resolve and (not plan.ratio or (denominator is not None and denominator > 0)):
+                    resolve_of[len(waiting)] = len(resolve_asks)
+                    resolve_asks.append(("r", rule_id, None, numerator, denominator, value))
+            waiting.append((len(results), plan, agency, points, latest))
+            results.append(None)
+            asks.append(ask)
 
-    while active:
-        numbers: dict[Ask, int] = {}
-        number = numbers.setdefault
-        for case in active:
-            if case.ask is not None:
-                number(case.ask, len(numbers))
-            if case.resolve_ask is not None:
-                number(case.resolve_ask, len(numbers))
-        verdicts = classify(list(numbers))
-        if len(verdicts) != len(numbers):
-            raise EngineError(f"the engine answered {len(verdicts)} of {len(numbers)} questions")
-        still: list[_Case] = []
-        for case in active:
-            if case.resolve_ask is not None:
-                case.resolve = _expect(
-                    verdicts[numbers[case.resolve_ask]], _RESOLVE_VERDICTS, case.resolve_ask
-                )
-                case.resolve_ask = None
-            ask = case.ask
-            if ask is not None:
-                case.ask = None
-                _advance(case, ask, verdicts[numbers[ask]], index)
-                if case.ask is not None or case.resolve_ask is not None:
-                    still.append(case)
-        active = still
+    verdicts = _classify_all(classify, asks)
+    _check(verdicts, _TARGET_VERDICTS, asks)
+    resolved = _classify_all(classify, resolve_asks)
+    _check(resolved, _RESOLVE_VERDICTS, resolve_asks)
 
-    build = _Builder(rulebook, index, on)
-    return [build.evaluation(case) for case in cases]
-
-
-def _advance(case: _Case, ask: Ask, verdict: str, index: SeriesIndex) -> None:
-    """Record the verdict of a target or milestone question; queue the next question, if any."""
-    if ask[0] == "m":
-        case.first = _expect(verdict, _MILESTONE_VERDICTS, ask)
-        return
-    if case.first is None:  # the latest period
-        case.first = _expect(verdict, _TARGET_VERDICTS, ask)
-        latest = case.latest
+    streaking: list[_Streak] = []
+    for i, (slot, plan, agency, points, latest) in enumerate(waiting):
+        verdict = verdicts[i]
+        if plan.milestone:
+            if verdict not in _MILESTONE_VERDICTS:
+                raise EngineError(f"the engine gave '{verdict}' for {asks[i]!r}")
+            results[slot] = _milestone(plan, index, agency, latest, verdict, on)
+            continue
         assert latest is not None
-        if verdict in _DECISIVE and case.rule.resolve is not None:
-            case.resolve_ask = ("r", ask[1], None, ask[3], ask[4], ask[5])
+        resolve = resolved[resolve_of[i]] if i in resolve_of else None
         if verdict == FAIL:
-            case.streak_periods.append(latest.period.label)
-            case.ends = index.ends_latest_first(case.points)
-            case.pos = 1
+            streak = _Streak(slot, plan, agency, points, latest, index.ends_latest_first(points))
+            streak.resolve = resolve
+            streaking.append(streak)
         else:
-            return
-    elif verdict == FAIL:  # an earlier period while counting back the streak
-        case.streak_periods.append(case.points[case.ends[case.pos]].period.label)
-        case.pos += 1
-    elif verdict == INSUFFICIENT:
-        case.skipped.append(case.points[case.ends[case.pos]].period.label)
-        case.pos += 1
-    else:  # pass or not_applicable ends the streak
-        _expect(verdict, _TARGET_VERDICTS, ask)
-        return
-    if case.pos < len(case.ends):
-        case.ask = _target_ask(ask[1], case.points[case.ends[case.pos]])
+            results[slot] = _threshold(plan, index, agency, latest, _OUTCOMES[verdict], resolve=resolve)
+
+    # Streaks: count back over earlier periods in chunks of growing size (2, 4, 8, ...), which takes
+    # few rounds for a long run of failures and asks few needless questions when the run is short.
+    counting = [s for s in streaking if len(s.ends) > 1]
+    chunk = 2
+    while counting:
+        asks = []
+        for s in counting:
+            rule_id = s.plan.id
+            points = s.points
+            for end in s.ends[s.pos : s.pos + chunk]:
+                point = points[end]
+                asks.append(("t", rule_id, end, point.numerator, point.denominator, point.value))
+        verdicts = _classify_all(classify, asks)
+        _check(verdicts, _TARGET_VERDICTS, asks)
+        still: list[_Streak] = []
+        at = 0
+        for s in counting:
+            ends = s.ends
+            stop = min(s.pos + chunk, len(ends))
+            going = True
+            for pos in range(s.pos, stop):
+                verdict = verdicts[at + pos - s.pos]
+                if verdict == FAIL:
+                    s.streak.append(s.points[ends[pos]].period.label)
+                elif verdict == INSUFFICIENT:
+                    s.skipped.append(s.points[ends[pos]].period.label)
+                else:  # pass or not_applicable ends the streak
+                    going = False
+                    break
+            at += stop - s.pos
+            s.pos = stop
+            if going and stop < len(ends):
+                still.append(s)
+        counting = still
+        chunk *= 2
+    for s in streaking:
+        results[s.slot] = _threshold(
+            s.plan, index, s.agency, s.latest, Outcome.FAIL, s.streak, s.skipped, s.resolve
+        )
+    assert all(e is not None for e in results)
+    return results  # type: ignore[return-value]
 
 
-def _expect(verdict: str, allowed: frozenset[str], ask: Ask) -> str:
-    if verdict not in allowed:
-        raise EngineError(f"the engine gave '{verdict}' for {ask!r}")
-    return verdict
-
-
-def _decimal_text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+_OUTCOMES = {str(o): o for o in Outcome}
 
 
 def _row_input(row: SnapshotRow) -> dict[str, Any]:
@@ -294,155 +348,113 @@ def _row_input(row: SnapshotRow) -> dict[str, Any]:
     }
 
 
-_OUTCOMES = {str(o): o for o in Outcome}
+def _no_data(plan: _Plan, agency: str) -> Evaluation:
+    inputs = dict(plan.base)
+    inputs["rows"] = []
+    if plan.rollup:
+        inputs["rollup_agencies"] = []
+    inputs["target"] = None
+    inputs["streak"] = 0
+    return Evaluation(
+        rule=plan.id,
+        agency=agency,
+        outcome=Outcome.NO_DATA,
+        failing=plan.rule.missing_is_violation,
+        inputs=inputs,
+    )
 
 
-class _Builder:
-    """Turns finished cases into Evaluations; caches what is the same for every agency of a rule."""
-
-    def __init__(self, rulebook: Rulebook, index: SeriesIndex, on: dt.date) -> None:
-        self.rulebook = rulebook
-        self.index = index
-        self.on = on
-        self._base: dict[str, dict[str, Any]] = {}
-        self._targets: dict[tuple[str, dt.date], tuple[Decimal | None, float | None]] = {}
-
-    def evaluation(self, case: _Case) -> Evaluation:
-        if case.rule.kind == "milestone":
-            return self._milestone(case)
-        return self._threshold(case)
-
-    def _rows(self, case: _Case, indicator: str) -> list[SnapshotRow]:
-        latest = case.latest
-        if latest is None:
-            return []
-        if isinstance(latest, RolledPoint):
-            return self.index.contributing(indicator, case.agency, latest.period.end_on)
-        return [latest]
-
-    def _base_inputs(self, rule: Rule) -> dict[str, Any]:
-        """The inputs every agency of a threshold rule shares (copied into each evaluation)."""
-        base = self._base.get(rule.id)
-        if base is None:
-            assert rule.target is not None
-            indicator = self.rulebook.indicators[rule.indicator]
-            base = {"kind": "threshold", "indicator": indicator.id, "op": rule.target.op}
-            if indicator.kind == "ratio":
-                base["min_denominator"] = rule.min_denominator
-            if rule.resolve is not None:
-                base["resolve_op"] = rule.resolve.op
-                base["resolve_value"] = str(rule.resolve.value)
-            if rule.max_age_days is not None:
-                base["max_age_days"] = rule.max_age_days
-            base["missing_is_violation"] = rule.missing_is_violation
-            self._base[rule.id] = base
-        return base
-
-    def _target(self, rule: Rule, end: dt.date) -> tuple[Decimal | None, float | None]:
-        key = (rule.id, end)
-        found = self._targets.get(key)
-        if found is None:
-            assert rule.target is not None
-            exact = rule.target.value_for(end)
-            found = (exact, None if exact is None else float(exact))
-            self._targets[key] = found
-        return found
-
-    def _threshold(self, case: _Case) -> Evaluation:
-        rule = case.rule
-        indicator = self.rulebook.indicators[rule.indicator]
-        ratio = indicator.kind == "ratio"
-        latest = case.latest
-        rows = self._rows(case, indicator.id)
-        inputs = dict(self._base_inputs(rule))
+def _threshold(
+    plan: _Plan,
+    index: SeriesIndex,
+    agency: str,
+    latest: Point,
+    outcome: Outcome,
+    streak: list[str] | None = None,
+    skipped: list[str] | None = None,
+    resolve: str | None = None,
+) -> Evaluation:
+    inputs = dict(plan.base)
+    if plan.rollup:
+        rows = index.contributing(plan.indicator.id, agency, latest.period.end_on)
         inputs["rows"] = [_row_input(r) for r in rows]
-        if rule.rollup and ratio:
-            inputs["rollup_agencies"] = [r.agency for r in rows]
-        if latest is None:
-            inputs["target"] = None
-            inputs["streak"] = 0
-            return Evaluation(
-                rule=rule.id,
-                agency=case.agency,
-                outcome=Outcome.NO_DATA,
-                failing=rule.missing_is_violation,
-                inputs=inputs,
-            )
-        target, target_float = self._target(rule, latest.period.end_on)
-        outcome = case.outcome
-        if outcome is None:
-            outcome = _OUTCOMES[case.first or ""]
-            if (outcome is Outcome.NOT_APPLICABLE) != (target is None):
-                raise EngineError(
-                    f"rule '{rule.id}', {case.agency}: the verdict {outcome} contradicts the ramp"
-                )
-        inputs["target"] = None if target is None else str(target)
-        streak = 0
-        if outcome is Outcome.FAIL:
-            streak = len(case.streak_periods)
-            inputs["streak_periods"] = case.streak_periods
-            if case.skipped:
-                inputs["skipped_periods"] = case.skipped
-        inputs["streak"] = streak
-        numerator = denominator = None
-        value: float | None
-        if ratio:
-            numerator, denominator = latest.numerator, latest.denominator
-            value = numerator / denominator if numerator is not None and denominator else None
-        else:
-            value = float(latest.value) if latest.value is not None else None
-        if outcome is Outcome.PASS or outcome is Outcome.FAIL:
-            meets_resolve = case.resolve == MET if rule.resolve is not None else outcome is Outcome.PASS
-        else:
-            meets_resolve = False
-        return Evaluation(
-            rule=rule.id,
-            agency=case.agency,
-            outcome=outcome,
-            period=latest.period.label,
-            value=value,
-            target=target_float,
-            numerator=numerator,
-            denominator=denominator,
-            streak=streak,
-            failing=outcome is Outcome.FAIL or (rule.missing_is_violation and outcome is Outcome.STALE),
-            meets_resolve=meets_resolve,
-            rows=tuple(sorted(r.row_id for r in rows)) if len(rows) > 1 else tuple(r.row_id for r in rows),
-            inputs=inputs,
-        )
+        inputs["rollup_agencies"] = [r.agency for r in rows]
+        row_ids = tuple(sorted(r.row_id for r in rows))
+    else:
+        assert isinstance(latest, SnapshotRow)
+        inputs["rows"] = [_row_input(latest)]
+        row_ids = (latest.row_id,)
+    target, target_float = plan.target(latest.period.end_on)
+    if (outcome is Outcome.NOT_APPLICABLE) != (target is None) and outcome is not Outcome.STALE:
+        raise EngineError(f"rule '{plan.id}', {agency}: the verdict {outcome} contradicts the ramp")
+    inputs["target"] = None if target is None else str(target)
+    if streak:
+        inputs["streak"] = len(streak)
+        inputs["streak_periods"] = streak
+        if skipped:
+            inputs["skipped_periods"] = skipped
+    else:
+        inputs["streak"] = 0
+    numerator = denominator = None
+    value: float | None
+    if plan.ratio:
+        numerator, denominator = latest.numerator, latest.denominator
+        value = numerator / denominator if numerator is not None and denominator else None
+    else:
+        value = float(latest.value) if latest.value is not None else None
+    decisive = outcome is Outcome.PASS or outcome is Outcome.FAIL
+    if not decisive:
+        meets_resolve = False
+    elif plan.resolve:
+        if resolve is None:
+            raise EngineError(f"rule '{plan.id}', {agency}: no verdict on the resolve condition")
+        meets_resolve = resolve == MET
+    else:
+        meets_resolve = outcome is Outcome.PASS
+    return Evaluation(
+        rule=plan.id,
+        agency=agency,
+        outcome=outcome,
+        period=latest.period.label,
+        value=value,
+        target=target_float,
+        numerator=numerator,
+        denominator=denominator,
+        streak=len(streak) if streak else 0,
+        failing=outcome is Outcome.FAIL or (plan.rule.missing_is_violation and outcome is Outcome.STALE),
+        meets_resolve=meets_resolve,
+        rows=row_ids,
+        inputs=inputs,
+    )
 
-    def _milestone(self, case: _Case) -> Evaluation:
-        rule = case.rule
-        required = required_milestone(rule, self.on)
-        outcome = _OUTCOMES[case.first or ""]
-        if (outcome is Outcome.NOT_APPLICABLE) != (required is None):
-            raise EngineError(
-                f"rule '{rule.id}', {case.agency}: the verdict {outcome} contradicts the milestones"
-            )
-        latest = case.latest
-        rows = self._rows(case, rule.indicator)
-        reported = latest.status if latest is not None else None
-        stage = rule.milestones[required].stage if required is not None else None
-        failed = outcome is Outcome.FAIL
-        inputs: dict[str, Any] = {
-            "kind": "milestone",
-            "indicator": rule.indicator,
-            "rows": [_row_input(r) for r in rows],
-            "reported": reported,
-            "required": stage,
-            "by": rule.milestones[required].by.isoformat() if required is not None else None,
-            "streak": 1 if failed else 0,
-        }
-        return Evaluation(
-            rule=rule.id,
-            agency=case.agency,
-            outcome=outcome,
-            period=latest.period.label if latest is not None else None,
-            value=reported,
-            target=stage,
-            streak=1 if failed else 0,
-            failing=failed,
-            meets_resolve=outcome is Outcome.PASS,
-            rows=tuple(r.row_id for r in rows),
-            inputs=inputs,
-        )
+
+def _milestone(
+    plan: _Plan, index: SeriesIndex, agency: str, latest: Point | None, verdict: str, on: dt.date
+) -> Evaluation:
+    rule = plan.rule
+    required = required_milestone(rule, on)
+    outcome = _OUTCOMES[verdict]
+    if (outcome is Outcome.NOT_APPLICABLE) != (required is None):
+        raise EngineError(f"rule '{rule.id}', {agency}: the verdict {outcome} contradicts the milestones")
+    reported = latest.status if latest is not None else None
+    stage = rule.milestones[required].stage if required is not None else None
+    failed = outcome is Outcome.FAIL
+    inputs = dict(plan.base)
+    inputs["rows"] = [_row_input(latest)] if isinstance(latest, SnapshotRow) else []
+    inputs["reported"] = reported
+    inputs["required"] = stage
+    inputs["by"] = rule.milestones[required].by.isoformat() if required is not None else None
+    inputs["streak"] = 1 if failed else 0
+    return Evaluation(
+        rule=rule.id,
+        agency=agency,
+        outcome=outcome,
+        period=latest.period.label if latest is not None else None,
+        value=reported,
+        target=stage,
+        streak=1 if failed else 0,
+        failing=failed,
+        meets_resolve=outcome is Outcome.PASS,
+        rows=(latest.row_id,) if isinstance(latest, SnapshotRow) else (),
+        inputs=inputs,
+    )

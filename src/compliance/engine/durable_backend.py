@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,14 +34,13 @@ from compliance.model.snapshot import SnapshotRow
 
 from .base import EngineError
 from .core import Ask, check_rulebook, evaluate_with
-from .rulesets import LABELS, CompiledRuleset, compile_rule, encode
+from .rulesets import LABELS, CompiledRuleset, EventKey, compile_rule, event, event_keys
 
 __all__ = ["BATCH", "DurableBackend", "registered_rulesets"]
 
 BATCH = 300  # events per assert_events call: the C engine's cost per event grows with the batch
 _ATTEMPTS = 3
 _SID = "0"
-_FLOATISH = re.compile(r"[.]|\d[eE]")
 
 _LOCK = threading.Lock()
 _HOST: Any = None
@@ -161,8 +159,10 @@ def registered_rulesets() -> dict[str, str]:
 
 def _post(ruleset: Any, events: list[dict[str, int | str]]) -> None:
     """One batch, synchronously: assert_events, then run its actions in this thread."""
-    payload = json.dumps(events, separators=(",", ":"))
-    if _FLOATISH.search(payload):  # never let a float reach the C parser (it can crash on some forms)
+    payload = json.dumps(events, separators=(",", ":"), allow_nan=False)
+    # Never let a float reach the C parser (some forms crash it). Python writes every float with a
+    # "." or a signed exponent ("1e-05", "2e+16"); no key or word of our events contains either.
+    if "." in payload or "e-" in payload or "e+" in payload:
         raise EngineError(f"refusing to post a non-integer number to durable-rules: {payload[:200]}")
     try:
         _code, state_offset = _DRE.assert_events(ruleset._handle, payload)
@@ -182,18 +182,21 @@ def _check_state(ruleset: Any) -> None:
 
 
 def _classify_rule(
-    host: Any, compiled: CompiledRuleset, asks: list[Ask], out: list[str], todo: list[int]
+    host: Any, compiled: CompiledRuleset, asks: list[Ask], todo: list[int], out: list[str]
 ) -> None:
+    """Verdicts for asks[i], i in `todo` (all of one rule), written to out[i]."""
     ruleset = _install(host, compiled)
+    keys = event_keys(asks, todo, compiled)
+    pending = list(dict.fromkeys(keys))  # equal keys, equal verdicts: post each once
+    verdict_of: dict[EventKey, str] = {}
     for _attempt in range(_ATTEMPTS):
-        event_index: dict[int, int] = {}
+        ids: dict[int, EventKey] = {}
         events: list[dict[str, int | str]] = []
-        for i in todo:
+        for key in pending:
             event_id = next(_EVENT_IDS)
-            event_index[event_id] = i
-            events.append(encode(asks[i], compiled, event_id))
-        _RECORDER.verdicts = {}
-        _RECORDER.errors = []
+            ids[event_id] = key
+            events.append(event(key, event_id))
+        _RECORDER.verdicts, _RECORDER.errors = {}, []
         for start in range(0, len(events), BATCH):
             _post(ruleset, events[start : start + BATCH])
         verdicts, errors = _RECORDER.verdicts, _RECORDER.errors
@@ -201,19 +204,21 @@ def _classify_rule(
         if errors:
             raise EngineError("; ".join(errors[:5]))
         _check_state(ruleset)
-        missing: list[int] = []
-        for event_id, i in event_index.items():
+        missing: list[EventKey] = []
+        for event_id, key in ids.items():
             verdict = verdicts.get(event_id)
             if verdict is None:
-                missing.append(i)
+                missing.append(key)
             elif verdict == "unclassified":
-                raise EngineError(f"rule '{compiled.rule}': no durable rule classified {asks[i]!r}")
+                raise EngineError(f"rule '{compiled.rule}': no durable rule classified the event {key!r}")
             else:
-                out[i] = verdict
+                verdict_of[key] = verdict
         if not missing:
+            for i, key in zip(todo, keys, strict=True):
+                out[i] = verdict_of[key]
             return
-        todo = missing
-    raise EngineError(f"rule '{compiled.rule}': durable-rules left {len(todo)} events without a verdict")
+        pending = missing  # e.g. two ids of one batch shared their 32-bit hash: post again, new ids
+    raise EngineError(f"rule '{compiled.rule}': durable-rules left {len(pending)} events without a verdict")
 
 
 class DurableBackend:
@@ -249,7 +254,7 @@ class DurableBackend:
             with _LOCK:
                 host = _host()
                 for rule_id, todo in by_rule.items():
-                    _classify_rule(host, compiled[rule_id], asks, out, todo)
+                    _classify_rule(host, compiled[rule_id], asks, todo, out)
             return out
 
         return evaluate_with(classify, rulebook, directory, rows, on, agencies_in_scope)

@@ -1,15 +1,22 @@
-"""The pure-Python backend: classifies each figure with exact Fractions (works on every Python)."""
+"""The pure-Python backend: classifies each figure exactly with integer arithmetic (works on every Python).
+
+A target t is held as Fraction(t) = tn/td. A ratio n/d (d >= 1) is compared as n * td  op  tn * d: the
+cross-multiplication Fraction's own comparison performs, without building a Fraction per row. A value
+(a Decimal) is compared with the target Decimal directly; Decimal comparison is exact at any precision.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from compliance.model.agency import AgencyDirectory
 from compliance.model.evaluation import Evaluation
-from compliance.model.rules import Comparison, Op, Rule, Rulebook, compare
+from compliance.model.rules import Op, Rule, Rulebook
 from compliance.model.snapshot import SnapshotRow
 
 from .core import (
@@ -27,72 +34,108 @@ from .core import (
 
 __all__ = ["PythonBackend"]
 
+_OPS: dict[Op, Callable[[Any, Any], Any]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+}
+_BEGINNING = dt.date.min
+
+
+class _Threshold:
+    """An exact threshold: the Decimal as written, and its Fraction's numerator and denominator."""
+
+    __slots__ = ("decimal", "denominator", "numerator")
+
+    def __init__(self, value: Decimal) -> None:
+        exact = Fraction(value)
+        self.decimal = value
+        self.numerator = exact.numerator
+        self.denominator = exact.denominator  # > 0
+
 
 class _Compiled:
-    """One rule with its targets as Fractions, ready for many questions."""
+    """One rule ready for many questions."""
 
-    __slots__ = ("milestones", "min_denominator", "op", "ratio", "resolve", "steps")
+    __slots__ = (
+        "holds",
+        "milestones",
+        "min_denominator",
+        "ratio",
+        "resolve_holds",
+        "resolve_threshold",
+        "steps",
+    )
 
     def __init__(self, rule: Rule, rulebook: Rulebook) -> None:
         indicator = rulebook.indicators[rule.indicator]
         self.ratio = indicator.kind == "ratio"
         self.min_denominator = rule.min_denominator
-        self.op: Op = ">="
-        # Ramp steps (from, target); a plain value is one step in force from the beginning of time.
-        self.steps: tuple[tuple[dt.date, Fraction], ...] = ()
+        self.holds = _OPS[">="]
+        # Ramp steps (from, threshold), in order; a plain value is one step in force from the start of time.
+        self.steps: tuple[tuple[dt.date, _Threshold], ...] = ()
         if rule.target is not None:
-            self.op = rule.target.op
+            self.holds = _OPS[rule.target.op]
             if rule.target.ramp is not None:
-                self.steps = tuple((s.from_, Fraction(s.value)) for s in rule.target.ramp)
+                self.steps = tuple((s.from_, _Threshold(s.value)) for s in rule.target.ramp)
             elif rule.target.value is not None:
-                self.steps = ((dt.date.min, Fraction(rule.target.value)),)
-        self.resolve: tuple[Op, Fraction] | None = _resolve(rule.resolve)
+                self.steps = ((_BEGINNING, _Threshold(rule.target.value)),)
+        self.resolve_holds = _OPS[rule.resolve.op] if rule.resolve is not None else None
+        self.resolve_threshold = _Threshold(rule.resolve.value) if rule.resolve is not None else None
         self.milestones = tuple((m.by, stage_rank(indicator, m.stage)) for m in rule.milestones)
 
-    def figure(self, numerator: int | None, denominator: int | None, value: Decimal | None) -> Fraction:
+    def meets(
+        self,
+        holds: Callable[[Any, Any], Any],
+        threshold: _Threshold,
+        numerator: int | None,
+        denominator: int | None,
+        value: Decimal | None,
+    ) -> bool:
         if self.ratio:
             assert numerator is not None and denominator is not None
-            return Fraction(numerator, denominator)
-        assert value is not None
-        return Fraction(value)
-
-    def target(self, ask: Ask) -> str:
-        _, _, end, numerator, denominator, value = ask
-        assert end is not None
-        target: Fraction | None = None
-        for start, step_target in self.steps:
-            if start <= end:
-                target = step_target
-        if target is None:
-            return NOT_APPLICABLE
-        if self.ratio and (denominator is None or denominator < self.min_denominator):
-            return INSUFFICIENT
-        return PASS if compare(self.figure(numerator, denominator, value), self.op, target) else FAIL
-
-    def resolved(self, ask: Ask) -> str:
-        _, _, _, numerator, denominator, value = ask
-        assert self.resolve is not None
-        op, threshold = self.resolve
-        return MET if compare(self.figure(numerator, denominator, value), op, threshold) else UNMET
-
-    def milestone(self, ask: Ask) -> str:
-        _, _, on, reported, _, _ = ask
-        assert on is not None and reported is not None
-        required: int | None = None
-        for by, rank in self.milestones:
-            if by < on:
-                required = rank
-        if required is None:
-            return NOT_APPLICABLE
-        return PASS if reported >= required else FAIL
+            return bool(holds(numerator * threshold.denominator, threshold.numerator * denominator))
+        return bool(holds(value, threshold.decimal))
 
 
-def _resolve(resolve: Comparison | None) -> tuple[Op, Fraction] | None:
-    return None if resolve is None else (resolve.op, Fraction(resolve.value))
+def _classify(compiled: Mapping[str, _Compiled], asks: list[Ask]) -> list[str]:
+    out: list[str] = []
+    append = out.append
+    for kind, rule_id, when, numerator, denominator, value in asks:
+        rule = compiled[rule_id]
+        if kind == "t":
+            assert when is not None
+            threshold: _Threshold | None = None
+            for start, step in rule.steps:
+                if start > when:
+                    break
+                threshold = step
+            if threshold is None:
+                append(NOT_APPLICABLE)
+            elif rule.ratio and (denominator is None or denominator < rule.min_denominator):
+                append(INSUFFICIENT)
+            else:
+                append(PASS if rule.meets(rule.holds, threshold, numerator, denominator, value) else FAIL)
+        elif kind == "r":
+            assert rule.resolve_holds is not None and rule.resolve_threshold is not None
+            met = rule.meets(rule.resolve_holds, rule.resolve_threshold, numerator, denominator, value)
+            append(MET if met else UNMET)
+        else:
+            assert when is not None and numerator is not None
+            required: int | None = None
+            for by, rank in rule.milestones:
+                if by < when:
+                    required = rank
+            if required is None:
+                append(NOT_APPLICABLE)
+            else:
+                append(PASS if numerator >= required else FAIL)
+    return out
 
 
 class PythonBackend:
-    """Exact comparisons of Fraction(numerator, denominator) or Fraction(value) with Fraction(target)."""
+    """Exact classification in plain Python; everything else shared with the durable backend (engine.core)."""
 
     name = "python"
 
@@ -107,18 +150,6 @@ class PythonBackend:
     ) -> list[Evaluation]:
         check_rulebook(rulebook)
         compiled = {rule_id: _Compiled(rule, rulebook) for rule_id, rule in rulebook.rules.items()}
-
-        def classify(asks: list[Ask]) -> list[str]:
-            out: list[str] = []
-            for ask in asks:
-                rule = compiled[ask[1]]
-                kind = ask[0]
-                if kind == "t":
-                    out.append(rule.target(ask))
-                elif kind == "r":
-                    out.append(rule.resolved(ask))
-                else:
-                    out.append(rule.milestone(ask))
-            return out
-
-        return evaluate_with(classify, rulebook, directory, rows, on, agencies_in_scope)
+        return evaluate_with(
+            lambda asks: _classify(compiled, asks), rulebook, directory, rows, on, agencies_in_scope
+        )

@@ -38,7 +38,17 @@ from compliance.model.rules import Indicator, Op, Rule
 
 from .core import Ask, stage_rank
 
-__all__ = ["CAP", "LABELS", "MAX_INT", "CompiledRuleset", "compile_rule", "encode", "yyyymmdd"]
+__all__ = [
+    "CAP",
+    "LABELS",
+    "MAX_INT",
+    "CompiledRuleset",
+    "EventKey",
+    "compile_rule",
+    "event",
+    "event_keys",
+    "yyyymmdd",
+]
 
 # Far inside int64 (the C engine's integers) and exactly representable as a double as well.
 MAX_INT = 2**53
@@ -59,6 +69,7 @@ class CompiledRuleset:
     scale: int  # S = 10**k
     bound: int  # |q| is clamped to this
     ratio: bool
+    min_denominator: int
 
 
 def yyyymmdd(day: dt.date) -> int:
@@ -173,34 +184,67 @@ def compile_rule(rule: Rule, indicator: Indicator, revision: str) -> CompiledRul
     text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(f"{revision}\n{text}".encode()).hexdigest()[:16]
     name = f"compliance/{rule.id}@{revision[:12]}/{digest}"
-    return CompiledRuleset(rule.id, name, definition, k, scale, bound, ratio)
+    return CompiledRuleset(rule.id, name, definition, k, scale, bound, ratio, rule.min_denominator)
 
 
-def _clamp(q: int, bound: int) -> int:
-    return bound if q > bound else -bound if q < -bound else q
+EventKey = tuple[str, int, int, int, int | None]
 
 
-def encode(ask: Ask, compiled: CompiledRuleset, event_id: int) -> dict[str, int | str]:
-    """The event for one question: only ints (|n| < 2**53) and the fixed words t / r / m."""
-    kind, _, when, numerator, denominator, value = ask
-    if kind == "m":
-        assert when is not None and numerator is not None
-        return {"id": event_id, "ask": "m", "on": yyyymmdd(when), "rank": numerator}
-    if compiled.ratio:
-        assert numerator is not None and denominator is not None
-        if denominator > 0:
-            q, r = divmod(numerator * compiled.scale, denominator)
-            frac = 1 if r else 0
-        else:
-            q, frac = 0, 0  # insufficient (min_denominator >= 1) decides before any comparison
-    else:
-        assert value is not None
-        q, frac = _scaled(value, compiled.decimals)
-    event: dict[str, int | str] = {"id": event_id, "ask": kind, "q": _clamp(q, compiled.bound), "frac": frac}
-    if kind == "t":
-        assert when is not None
-        event["end"] = yyyymmdd(when)
+def event_keys(asks: list[Ask], todo: list[int], compiled: CompiledRuleset) -> list[EventKey]:
+    """For asks[i], i in `todo`: everything the ruleset looks at, as integers (see the module docstring).
+
+    Questions with equal keys get equal verdicts, so a batch posts each key once. A denominator only
+    meets `den < min_denominator`, so it is capped at min_denominator: the comparison is unchanged and
+    equal keys become common.
+    """
+    dates: dict[dt.date, int] = {}
+    scaled: dict[Decimal, tuple[int, int]] = {}
+    scale, bound, least = compiled.scale, compiled.bound, compiled.min_denominator
+    keys: list[EventKey] = []
+    append = keys.append
+    for i in todo:
+        kind, _, when, numerator, denominator, value = asks[i]
+        day = 0
+        if when is not None:
+            day = dates.get(when, 0)
+            if not day:
+                day = dates[when] = yyyymmdd(when)
+        if kind == "m":
+            assert numerator is not None
+            append(("m", day, numerator, 0, None))
+            continue
         if compiled.ratio:
-            assert denominator is not None
-            event["den"] = max(-MAX_INT, min(denominator, MAX_INT))
-    return event
+            assert numerator is not None and denominator is not None
+            if denominator > 0:
+                q, r = divmod(numerator * scale, denominator)
+                frac = 1 if r else 0
+            else:
+                q, frac = 0, 0  # insufficient (min_denominator >= 1) decides before any comparison
+            den: int | None = denominator if denominator < least else least
+            if den is not None and den < -MAX_INT:
+                den = -MAX_INT
+        else:
+            assert value is not None
+            found = scaled.get(value)
+            if found is None:
+                found = scaled[value] = _scaled(value, compiled.decimals)
+            q, frac = found
+            den = None
+        if q > bound:
+            q = bound
+        elif q < -bound:
+            q = -bound
+        append((kind, day, q, frac, den))
+    return keys
+
+
+def event(key: EventKey, event_id: int) -> dict[str, int | str]:
+    """The event posted for a key: only ints (|n| < 2**53) and the fixed words t / r / m."""
+    kind, day, a, b, den = key
+    if kind == "m":
+        return {"id": event_id, "ask": "m", "on": day, "rank": a}
+    if kind == "r":
+        return {"id": event_id, "ask": "r", "q": a, "frac": b}
+    if den is None:
+        return {"id": event_id, "ask": "t", "end": day, "q": a, "frac": b}
+    return {"id": event_id, "ask": "t", "end": day, "q": a, "frac": b, "den": den}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 from compliance.model.agency import AgencyDirectory
 from compliance.model.period import Period
@@ -34,7 +35,7 @@ class RolledPoint:
 Point = SnapshotRow | RolledPoint
 Series = Mapping[dt.date, Point]  # period end -> the figure of that period
 _NO_ROWS: dict[dt.date, SnapshotRow] = {}
-_NO_SUMS: dict[dt.date, RolledPoint] = {}
+_NO_SUMS: dict[dt.date, list[Any]] = {}
 
 
 class SeriesIndex:
@@ -49,7 +50,8 @@ class SeriesIndex:
     ) -> None:
         self._directory = directory
         self._series: dict[tuple[str, str], dict[dt.date, SnapshotRow]] = {}
-        self._rolled: dict[str, dict[str, dict[dt.date, RolledPoint]]] = {}
+        self._rolled: dict[str, dict[str, dict[dt.date, list[Any]]]] = {}
+        self._rolled_points: dict[tuple[str, str], dict[dt.date, RolledPoint]] = {}
         self._sorted: dict[int, list[dt.date]] = {}
         self._latest: dict[int, Point] = {}
         wanted = {i.id: (i.frequency, i.kind) for i in indicators.values()}
@@ -124,13 +126,25 @@ class SeriesIndex:
         return out
 
     def _rollup(self, indicator: str, agency: str) -> dict[dt.date, RolledPoint]:
+        cached = self._rolled_points.get((indicator, agency))
+        if cached is None:
+            sums = self._sums(indicator, agency)
+            cached = {end: RolledPoint(p, n, d) for end, (p, n, d) in sums.items()}
+            self._rolled_points[(indicator, agency)] = cached
+        return cached
+
+    def _sums(self, indicator: str, agency: str) -> dict[dt.date, list[Any]]:
+        """end -> [period, numerator sum, denominator sum] over `agency` and its descendants.
+
+        Memoised per unit that has children (leaves are read straight from their rows), computed
+        bottom-up without recursion, so a country's tree costs one pass per indicator.
+        """
         memo = self._rolled.setdefault(indicator, {})
         done = memo.get(agency)
         if done is not None:
             return done
         children = self._directory.children
         series = self._series
-        # Post-order without recursion: a unit's sums are its own rows plus its children's sums.
         stack: list[tuple[str, bool]] = [(agency, False)]
         entered: set[str] = set()
         while stack:
@@ -142,18 +156,27 @@ class SeriesIndex:
                     continue
                 entered.add(unit)
                 stack.append((unit, True))
-                stack.extend((c, False) for c in children.get(unit, ()) if c not in memo)
+                stack.extend((c, False) for c in children.get(unit, ()) if children.get(c) and c not in memo)
                 continue
-            acc: dict[dt.date, RolledPoint] = {}
+            acc: dict[dt.date, list[Any]] = {}
             for end, row in series.get((indicator, unit), _NO_ROWS).items():
-                acc[end] = RolledPoint(row.period, row.numerator or 0, row.denominator or 0)
+                acc[end] = [row.period, row.numerator, row.denominator]
             for child in children.get(unit, ()):
-                for end, sub in memo.get(child, _NO_SUMS).items():
-                    mine = acc.get(end)
-                    if mine is None:
-                        acc[end] = RolledPoint(sub.period, sub.numerator, sub.denominator)
-                    else:
-                        mine.numerator += sub.numerator
-                        mine.denominator += sub.denominator
+                if children.get(child):
+                    for end, (period, numerator, denominator) in memo.get(child, _NO_SUMS).items():
+                        mine = acc.get(end)
+                        if mine is None:
+                            acc[end] = [period, numerator, denominator]
+                        else:
+                            mine[1] += numerator
+                            mine[2] += denominator
+                else:
+                    for end, row in series.get((indicator, child), _NO_ROWS).items():
+                        mine = acc.get(end)
+                        if mine is None:
+                            acc[end] = [row.period, row.numerator, row.denominator]
+                        else:
+                            mine[1] += row.numerator
+                            mine[2] += row.denominator
             memo[unit] = acc
         return memo[agency]

@@ -135,7 +135,10 @@ def _named(email: str, directory: AgencyDirectory) -> Recipient:
 
 
 def _cc(
-    to: Recipient, agencies: Iterable[str], directory: AgencyDirectory, policy: NotifyPolicy,
+    to: Recipient,
+    agencies: Iterable[str],
+    directory: AgencyDirectory,
+    policy: NotifyPolicy,
     first: Sequence[Recipient] = (),
 ) -> tuple[Recipient, ...]:
     """`first`, then each agency's own cc, then the deployment's cc; each address once, never `to`."""
@@ -158,7 +161,9 @@ def _cc(
     return tuple(out)
 
 
-def _by_recipient(tasks: Iterable[Task], directory: AgencyDirectory) -> dict[str, tuple[Recipient, list[Task]]]:
+def _by_recipient(
+    tasks: Iterable[Task], directory: AgencyDirectory
+) -> dict[str, tuple[Recipient, list[Task]]]:
     groups: dict[str, tuple[Recipient, list[Task]]] = {}
     for task in tasks:
         head = head_of(task.agency, directory, task)
@@ -179,7 +184,10 @@ def plan_run(
     """One task-opened and one task-resolved email per recipient for an evaluation run at D."""
     send_on = calendar.next_working_day(on)
     out: list[PlannedMessage] = []
-    for kind, change_kind in (("task-opened", TaskChangeKind.OPENED), ("task-resolved", TaskChangeKind.RESOLVED)):
+    for kind, change_kind in (
+        ("task-opened", TaskChangeKind.OPENED),
+        ("task-resolved", TaskChangeKind.RESOLVED),
+    ):
         tasks = [c.task for c in changes if c.kind is change_kind and c.task.id is not None]
         for head, group in _by_recipient(tasks, directory).values():
             group.sort(key=lambda t: (t.agency, t.due_on, t.id or 0))
@@ -232,8 +240,12 @@ def escalation_day(task: Task, calendar: WorkCalendar, policy: NotifyPolicy) -> 
 
 
 _DOW_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
-_MONTH_NAMES = {m: i for i, m in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+_MONTH_NAMES = {
+    m: i
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1
+    )
+}
 
 
 def _cron_field(spec: str, low: int, high: int, names: Mapping[str, int]) -> set[int]:

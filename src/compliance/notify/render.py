@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import os
 import re
 import traceback
@@ -208,12 +209,23 @@ def _target_text(task: TaskView, locale: str) -> str:
 
 
 def make_environment(search_dirs: Sequence[Path], locale: str = "vi_VN") -> Environment:
-    """One environment for both formats: autoescape is decided per file name (`*.html.j2` only)."""
-    loaders = [FileSystemLoader(str(d)) for d in search_dirs if d.is_dir()]
+    """One environment for both formats: autoescape is decided per file name (`*.html.j2` only).
+
+    Environments are cached per (folders, locale): compiled templates are reused run after run, and
+    Jinja still reloads a template whose file changed (auto_reload checks modification times).
+    """
+    return _environment(tuple(str(d) for d in search_dirs if d.is_dir()), locale)
+
+
+@functools.lru_cache(maxsize=16)
+def _environment(search_dirs: tuple[str, ...], locale: str) -> Environment:
+    loaders = [FileSystemLoader(d) for d in search_dirs]
     env = Environment(
         loader=ChoiceLoader(loaders),
         undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html.j2", "html"), default_for_string=False, default=False),
+        autoescape=select_autoescape(
+            enabled_extensions=("html.j2", "html"), default_for_string=False, default=False
+        ),
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
@@ -266,7 +278,9 @@ def _person(recipient: Recipient, directory: AgencyDirectory) -> PersonView:
         salutation = f"Ông/Bà {recipient.name}, {position}" if position else f"Ông/Bà {recipient.name}"
     else:
         salutation = position or recipient.email
-    return PersonView(recipient.email, recipient.name, title, agency_name, position or "Quý cơ quan, đơn vị", salutation)
+    return PersonView(
+        recipient.email, recipient.name, title, agency_name, position or "Quý cơ quan, đơn vị", salutation
+    )
 
 
 def _task_view(
@@ -275,7 +289,9 @@ def _task_view(
     rule: Rule | None = rulebook.rules.get(task.rule)
     indicator: Indicator | None = rulebook.indicators.get(rule.indicator) if rule is not None else None
     agency: Agency | None = directory.get(task.agency)
-    kind = indicator.kind if indicator is not None else ("milestone" if isinstance(task.value, str) else "value")
+    kind = (
+        indicator.kind if indicator is not None else ("milestone" if isinstance(task.value, str) else "value")
+    )
     op = rule.target.op if rule is not None and rule.target is not None else None
     return TaskView(
         id=task.id or 0,
@@ -326,7 +342,9 @@ class Renderer:
     ) -> None:
         self.config = config
         self.locale = config.deployment.locale
-        self.env = make_environment(search_dirs if search_dirs is not None else template_dirs(config), self.locale)
+        dirs = list(search_dirs) if search_dirs is not None else template_dirs(config)
+        self.env = make_environment(dirs, self.locale)
+        self.overridden = any(Path(d).resolve() != DEFAULT_TEMPLATES.resolve() for d in dirs)
         self.link_for = link_for or default_link_for(config.deployment.base_url)
         base = config.deployment.base_url.rstrip("/")
         self.agency_link_for = agency_link_for or (lambda a: f"{base}/agencies/{a}" if base else None)
@@ -341,13 +359,24 @@ class Renderer:
             about_agency = directory.get(message.about)
             if about_agency is not None:
                 about = _person(
-                    Recipient(about_agency.head_email, about_agency.head_name, about_agency.head_title, about_agency.id),
+                    Recipient(
+                        about_agency.head_email,
+                        about_agency.head_name,
+                        about_agency.head_title,
+                        about_agency.id,
+                    ),
                     directory,
                 )
             else:
                 first = message.tasks[0]
-                about = PersonView(first.assignee, first.assignee_name, "", message.about, message.about,
-                                   first.assignee_name or first.assignee)
+                about = PersonView(
+                    first.assignee,
+                    first.assignee_name,
+                    "",
+                    message.about,
+                    message.about,
+                    first.assignee_name or first.assignee,
+                )
         agency_id = message.about or (message.to.agency if message.to.agency else None)
         return {
             "kind": message.kind,
@@ -382,7 +411,21 @@ class Renderer:
     def render(
         self, message: PlannedMessage, *, rulebook: Rulebook, directory: AgencyDirectory, on: dt.date
     ) -> Rendered:
-        return self.render_context(message.kind, self.context(message, rulebook=rulebook, directory=directory, on=on))
+        """The message rendered with the deployment's templates; should one of those fail, with the
+        shipped ones, so a broken override (which `compliance check` reports) never stops a run."""
+        context = self.context(message, rulebook=rulebook, directory=directory, on=on)
+        try:
+            return self.render_context(message.kind, context)
+        except Exception:
+            if not self.overridden:
+                raise
+        fallback = Renderer(
+            self.config,
+            link_for=self.link_for,
+            agency_link_for=self.agency_link_for,
+            search_dirs=[DEFAULT_TEMPLATES],
+        )
+        return fallback.render_context(message.kind, context)
 
 
 def _nfc(text: str) -> str:
@@ -409,44 +452,122 @@ def _sample_world() -> tuple[Rulebook, AgencyDirectory, list[Task], dt.date]:
     from compliance.model.rules import Indicator, Rule
 
     indicators = {
-        "online_payment": Indicator(id="online_payment", name="Tỷ lệ hồ sơ thanh toán trực tuyến", kind="ratio",
-                                    numerator="Số hồ sơ đã thanh toán trực tuyến", denominator="Số hồ sơ có phí"),
-        "db_land": Indicator(id="db_land", name="Cơ sở dữ liệu đất đai", kind="milestone",
-                             stages=("planned", "built", "connected", "shared")),
+        "online_payment": Indicator(
+            id="online_payment",
+            name="Tỷ lệ hồ sơ thanh toán trực tuyến",
+            kind="ratio",
+            numerator="Số hồ sơ đã thanh toán trực tuyến",
+            denominator="Số hồ sơ có phí",
+        ),
+        "db_land": Indicator(
+            id="db_land",
+            name="Cơ sở dữ liệu đất đai",
+            kind="milestone",
+            stages=("planned", "built", "connected", "shared"),
+        ),
         "dossiers": Indicator(id="dossiers", name="Số hồ sơ tồn đọng", kind="value"),
     }
     rules = {
-        "online-payment-30": Rule.model_validate({
-            "id": "online-payment-30", "title": "Tỷ lệ hồ sơ thanh toán trực tuyến đạt tối thiểu 30%",
-            "indicator": "online_payment", "target": {"op": ">=", "value": "30%"}, "severity": "high",
-            "basis": "Nghị quyết số 01/NQ-CP ngày 06/01/2023 của Chính phủ"}),
-        "db-land-shared": Rule.model_validate({
-            "id": "db-land-shared", "kind": "milestone", "title": "Xây dựng, kết nối, chia sẻ CSDL đất đai đúng tiến độ",
-            "indicator": "db_land", "milestones": [{"stage": "connected", "by": "2023-06-30"}]}),
-        "backlog": Rule.model_validate({
-            "id": "backlog", "title": "Không để tồn đọng quá 1.000 hồ sơ", "indicator": "dossiers",
-            "target": {"op": "<=", "value": 1000}}),
+        "online-payment-30": Rule.model_validate(
+            {
+                "id": "online-payment-30",
+                "title": "Tỷ lệ hồ sơ thanh toán trực tuyến đạt tối thiểu 30%",
+                "indicator": "online_payment",
+                "target": {"op": ">=", "value": "30%"},
+                "severity": "high",
+                "basis": "Nghị quyết số 01/NQ-CP ngày 06/01/2023 của Chính phủ",
+            }
+        ),
+        "db-land-shared": Rule.model_validate(
+            {
+                "id": "db-land-shared",
+                "kind": "milestone",
+                "title": "Xây dựng, kết nối, chia sẻ CSDL đất đai đúng tiến độ",
+                "indicator": "db_land",
+                "milestones": [{"stage": "connected", "by": "2023-06-30"}],
+            }
+        ),
+        "backlog": Rule.model_validate(
+            {
+                "id": "backlog",
+                "title": "Không để tồn đọng quá 1.000 hồ sơ",
+                "indicator": "dossiers",
+                "target": {"op": "<=", "value": 1000},
+            }
+        ),
     }
     rulebook = Rulebook(indicators=indicators, rules=rules, files={}, revision="0" * 64)
-    directory = AgencyDirectory.of([
-        Agency("ubnd-tinh", "UBND tỉnh Tiền Giang", "province", None, "Lê Hoàng Phúc", "Chủ tịch",
-               "chutich@example.gov.vn", cc=("vanphong@example.gov.vn",)),
-        Agency("so-tnmt", "Sở Tài nguyên và Môi trường", "department", "ubnd-tinh", "Nguyễn Thanh Hải",
-               "Giám đốc", "giamdoc.sotnmt@example.gov.vn", cc=("vanthu.sotnmt@example.gov.vn",)),
-    ])
+    directory = AgencyDirectory.of(
+        [
+            Agency(
+                "ubnd-tinh",
+                "UBND tỉnh Tiền Giang",
+                "province",
+                None,
+                "Lê Hoàng Phúc",
+                "Chủ tịch",
+                "chutich@example.gov.vn",
+                cc=("vanphong@example.gov.vn",),
+            ),
+            Agency(
+                "so-tnmt",
+                "Sở Tài nguyên và Môi trường",
+                "department",
+                "ubnd-tinh",
+                "Nguyễn Thanh Hải",
+                "Giám đốc",
+                "giamdoc.sotnmt@example.gov.vn",
+                cc=("vanthu.sotnmt@example.gov.vn",),
+            ),
+        ]
+    )
     on = dt.date(2023, 7, 5)
     head = ("so-tnmt", "giamdoc.sotnmt@example.gov.vn", "Nguyễn Thanh Hải")
     tasks = [
-        Task(id=12, rule="online-payment-30", status=TaskStatus.OPEN, opened_on=dt.date(2023, 6, 5),
-             due_on=dt.date(2023, 7, 5), period="2023-05", last_period="2023-06", value=0.2625,
-             target=0.3, agency=head[0], assignee=head[1], assignee_name=head[2]),
-        Task(id=13, rule="db-land-shared", status=TaskStatus.ACKNOWLEDGED, opened_on=dt.date(2023, 7, 1),
-             due_on=dt.date(2023, 7, 31), period="2023-06", last_period="2023-06", value="built",
-             target="connected", acknowledged_by="vanthu.sotnmt@example.gov.vn", agency=head[0], assignee=head[1],
-             assignee_name=head[2]),
-        Task(id=14, rule="backlog", status=TaskStatus.OPEN, opened_on=dt.date(2023, 5, 1),
-             due_on=dt.date(2023, 5, 31), period="2023-Q1", last_period="2023-Q2", value=1305, target=1000,
-             escalated_on=dt.date(2023, 6, 7), agency=head[0], assignee=head[1], assignee_name=head[2]),
+        Task(
+            id=12,
+            rule="online-payment-30",
+            status=TaskStatus.OPEN,
+            opened_on=dt.date(2023, 6, 5),
+            due_on=dt.date(2023, 7, 5),
+            period="2023-05",
+            last_period="2023-06",
+            value=0.2625,
+            target=0.3,
+            agency=head[0],
+            assignee=head[1],
+            assignee_name=head[2],
+        ),
+        Task(
+            id=13,
+            rule="db-land-shared",
+            status=TaskStatus.ACKNOWLEDGED,
+            opened_on=dt.date(2023, 7, 1),
+            due_on=dt.date(2023, 7, 31),
+            period="2023-06",
+            last_period="2023-06",
+            value="built",
+            target="connected",
+            acknowledged_by="vanthu.sotnmt@example.gov.vn",
+            agency=head[0],
+            assignee=head[1],
+            assignee_name=head[2],
+        ),
+        Task(
+            id=14,
+            rule="backlog",
+            status=TaskStatus.OPEN,
+            opened_on=dt.date(2023, 5, 1),
+            due_on=dt.date(2023, 5, 31),
+            period="2023-Q1",
+            last_period="2023-Q2",
+            value=1305,
+            target=1000,
+            escalated_on=dt.date(2023, 6, 7),
+            agency=head[0],
+            assignee=head[1],
+            assignee_name=head[2],
+        ),
     ]
     return rulebook, directory, tasks, on
 
@@ -461,7 +582,9 @@ def sample_messages() -> tuple[Rulebook, AgencyDirectory, dt.date, list[PlannedM
     messages = [
         PlannedMessage("task-opened", "sample:task-opened", on, head, cc, (tasks[0], tasks[1])),
         PlannedMessage("reminder", "sample:reminder", on, head, cc, (tasks[2], tasks[0])),
-        PlannedMessage("escalation", "sample:escalation", on, parent, (head, *cc), (tasks[2],), about="so-tnmt"),
+        PlannedMessage(
+            "escalation", "sample:escalation", on, parent, (head, *cc), (tasks[2],), about="so-tnmt"
+        ),
         PlannedMessage("task-resolved", "sample:task-resolved", on, head, cc, (resolved,)),
         PlannedMessage("digest", "sample:digest", on, head, cc, (tasks[2], tasks[0], tasks[1])),
     ]
@@ -517,27 +640,43 @@ def check_templates(config: Config, *, search_dirs: Sequence[Path] | None = None
                     subject = " ".join(str(getattr(module, "subject", "")).split())
                     if not subject:
                         path = _template_file(renderer.env, name)
-                        problems.append(Problem(
-                            SourceLocation(_display(path) if path else name, 1, 1), f"templates.{name}",
-                            "the plain-text template must set a non-empty `subject` "
-                            "({% set subject %}…{% endset %}) at top level"))
+                        problems.append(
+                            Problem(
+                                SourceLocation(_display(path) if path else name, 1, 1),
+                                f"templates.{name}",
+                                "the plain-text template must set a non-empty `subject` "
+                                "({% set subject %}…{% endset %}) at top level",
+                            )
+                        )
                 else:
                     renderer.env.get_template(name).render({**context, "subject": "sample"})
             except TemplateNotFound as exc:
-                problems.append(Problem(SourceLocation(name), f"templates.{name}", f"template not found: {exc.name}"))
+                problems.append(
+                    Problem(SourceLocation(name), f"templates.{name}", f"template not found: {exc.name}")
+                )
             except TemplateSyntaxError as exc:
                 location, where = _location_of(exc, renderer.env, name)
-                problems.append(Problem(location, f"templates.{where}", f"template syntax error: {exc.message}"))
+                problems.append(
+                    Problem(location, f"templates.{where}", f"template syntax error: {exc.message}")
+                )
             except Exception as exc:  # anything a template can raise: undefined names, bad filters, …
                 location, where = _location_of(exc, renderer.env, name)
                 message_text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                problems.append(Problem(location, f"templates.{where}", f"cannot render with sample data: {message_text}"))
+                problems.append(
+                    Problem(location, f"templates.{where}", f"cannot render with sample data: {message_text}")
+                )
     own = dirs[0] if dirs and dirs[0] != DEFAULT_TEMPLATES else None
     if own is not None and own.is_dir():
         for path in sorted(own.glob("*.j2")):
             if path.name not in TEMPLATE_NAMES:
                 close = difflib.get_close_matches(path.name, TEMPLATE_NAMES, n=1, cutoff=0.75)
-                problems.append(Problem(
-                    SourceLocation(_display(path)), "templates", "this file overrides no template",
-                    hint=f"did you mean '{close[0]}'?" if close else None, warning=True))
+                problems.append(
+                    Problem(
+                        SourceLocation(_display(path)),
+                        "templates",
+                        "this file overrides no template",
+                        hint=f"did you mean '{close[0]}'?" if close else None,
+                        warning=True,
+                    )
+                )
     return problems

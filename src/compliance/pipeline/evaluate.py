@@ -76,6 +76,7 @@ class RunResult:
     dry_run: bool = False
     repeat: bool = False
     changes: list[TaskChange] = field(default_factory=list, compare=False, repr=False)
+    details: list[Evaluation] = field(default_factory=list, compare=False, repr=False)  # every evaluation
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -233,6 +234,7 @@ def evaluate_run(
             digest=digest,
             dry_run=dry_run,
             changes=list(changes),
+            details=evaluations,
         )
         if dry_run:
             return result
@@ -243,7 +245,7 @@ def evaluate_run(
             and last.digest == digest
             and not changes
         ):
-            return _repeat_result(last, len(active))
+            return _repeat_result(last, len(active), evaluations)
 
         entries: list[NewEntry] = []
         if runs.store_rule_revision(conn, revision, rulebook.files, at=at):
@@ -335,10 +337,11 @@ def evaluate_run(
             logged=logged,
             digest=digest,
             changes=applied,
+            details=evaluations,
         )
 
 
-def _repeat_result(last: runs.RunRecord, open_now: int) -> RunResult:
+def _repeat_result(last: runs.RunRecord, open_now: int, evaluations: list[Evaluation]) -> RunResult:
     stored = last.counts
     tasks = dict(stored.get("tasks", {}))
     tasks["open"] = open_now
@@ -354,6 +357,7 @@ def _repeat_result(last: runs.RunRecord, open_now: int) -> RunResult:
         logged=0,
         digest=last.digest or "",
         repeat=True,
+        details=evaluations,
     )
 
 

@@ -24,6 +24,7 @@ from compliance import faults
 from compliance.clock import Clock
 from compliance.errors import InputError
 from compliance.loading.deployment import Deployment
+from compliance.loading.validation import display_path
 from compliance.storage.db import Database
 from compliance.storage.schema import snapshot_files
 
@@ -141,7 +142,7 @@ def _ingest_one(db: Database, deployment: Deployment, path: Path, *, clock: Cloc
         return FileOutcome(path.name, sha, stored, "duplicate", moved_to=str(moved.relative_to(inbox)))
     at = format_at(clock.now())
     try:
-        parsed = parse_snapshot(path, deployment.rulebook, deployment.directory)
+        parsed = parse_snapshot(path, deployment.rulebook, deployment.directory, display_path(path))
     except InputError as exc:
         errors = tuple(str(p) for p in exc.problems)
         with db.begin() as conn:

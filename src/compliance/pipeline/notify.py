@@ -17,6 +17,7 @@ Given D and a fixed clock a run is deterministic: same rows, same keys, same aud
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -100,15 +101,25 @@ def work_calendar(config: Config, years: Iterable[int]) -> WorkCalendar:
     n = config.notify
     days: set[dt.date] = set(n.holidays)
     if n.holiday_calendar:
-        try:
-            public = holidays_lib.country_holidays(n.holiday_calendar, years=sorted(set(years)))
-        except NotImplementedError as exc:
-            raise ConfigError([
-                Problem(SourceLocation("config.toml"), "notify.holiday_calendar",
-                        f"'{n.holiday_calendar}' is not a country the holidays package knows (e.g. 'VN')")
-            ]) from exc
-        days.update(public.keys())
+        days.update(_public_holidays(n.holiday_calendar, tuple(sorted(set(years)))))
     return WorkCalendar.build(n.working_days, days, n.working_saturdays)
+
+
+@functools.lru_cache(maxsize=32)
+def _public_holidays(country: str, years: tuple[int, ...]) -> frozenset[dt.date]:
+    try:
+        public = holidays_lib.country_holidays(country, years=list(years))
+    except NotImplementedError as exc:
+        raise ConfigError(
+            [
+                Problem(
+                    SourceLocation("config.toml"),
+                    "notify.holiday_calendar",
+                    f"'{country}' is not a country the holidays package knows (e.g. 'VN')",
+                )
+            ]
+        ) from exc
+    return frozenset(public.keys())
 
 
 def _years(first: dt.date, on: dt.date) -> range:
@@ -127,7 +138,9 @@ def _rows(
 ) -> list[outbox.NewNotification]:
     rows: list[outbox.NewNotification] = []
     for message in planned:
-        rendered = renderer.render(message, rulebook=deployment.rulebook, directory=deployment.directory, on=on)
+        rendered = renderer.render(
+            message, rulebook=deployment.rulebook, directory=deployment.directory, on=on
+        )
         agencies = message.agencies
         rows.append(
             outbox.NewNotification(
@@ -176,7 +189,9 @@ def run_messages_hook(
     """The `queue_run_messages=` argument of evaluate_run, bound to a deployment and a clock."""
 
     def hook(conn: Connection, changes: Sequence[TaskChange], run_id: str, on: dt.date) -> list[str]:
-        return queue_run_messages(conn, changes, run_id, on, deployment=deployment, clock=clock, link_for=link_for)
+        return queue_run_messages(
+            conn, changes, run_id, on, deployment=deployment, clock=clock, link_for=link_for
+        )
 
     return hook
 
@@ -216,7 +231,9 @@ def queue_due(
         since = min((t.opened_on for t in active), default=on)
         history = outbox.last_reminded(conn, [t.id for t in active if t.id is not None], since=since)
         calendar = work_calendar(config, _years(since, on))
-        planned = plan_due(active, history, calendar, NotifyPolicy.from_config(config), deployment.directory, on)
+        planned = plan_due(
+            active, history, calendar, NotifyPolicy.from_config(config), deployment.directory, on
+        )
         if not planned:
             return []
         renderer = Renderer(config, link_for=link_for)
@@ -262,7 +279,9 @@ def _email(row: outbox.NotificationRow, config: Config, now: dt.datetime) -> Out
     )
 
 
-def _entry(kind: str, row: outbox.NotificationRow, backend: str, run_id: str | None, **extra: Any) -> NewEntry:
+def _entry(
+    kind: str, row: outbox.NotificationRow, backend: str, run_id: str | None, **extra: Any
+) -> NewEntry:
     return NewEntry(
         kind=kind,
         run_id=run_id,
@@ -295,7 +314,9 @@ class _Tally:
     notes: list[str] = field(default_factory=list)
 
 
-def _fail(db: Database, row: outbox.NotificationRow, error: str, backend: str, clock: Clock, run_id: str | None) -> None:
+def _fail(
+    db: Database, row: outbox.NotificationRow, error: str, backend: str, clock: Clock, run_id: str | None
+) -> None:
     with db.begin() as conn:
         outbox.mark_failed(conn, row.id, error=error)
         entry = _entry("notification-failed", row, backend, run_id, error=error)
@@ -319,17 +340,34 @@ def deliver(
     with db.begin() as conn:
         outbox.requeue_interrupted(conn)
         # Out of attempts (an interrupted last attempt, or max_attempts lowered): failed, never silent.
-        exhausted = [r for r in outbox.list_notifications(conn, status="queued") if r.attempts >= limit]
+        exhausted = outbox.exhausted(conn, max_attempts=limit)
     for row in exhausted:
-        _fail(db, row, row.error or f"đã thử {row.attempts} lần (tối đa {limit})", backend.name, clock, run_id)
+        if row.possible_duplicate:
+            reason = (
+                f"lần gửi thứ {row.attempts} bị gián đoạn giữa chừng, thư có thể đã được gửi; "
+                f"không thử lại (tối đa {limit} lần)"
+            )
+        else:
+            reason = f"{row.error or 'gửi không thành công'} (đã thử {row.attempts} lần, tối đa {limit})"
+        _fail(db, row, reason, backend.name, clock, run_id)
         tally.failed += 1
     with db.read() as conn:
         rows = outbox.deliverable(conn, on=on, now=clock.now(), max_attempts=limit)
     for row in rows:
         if tally.halted:
             break
-        _deliver_one(db, config, backend, row, clock=clock, sleep=sleep, retry=retry, limit=limit, tally=tally,
-                     run_id=run_id)
+        _deliver_one(
+            db,
+            config,
+            backend,
+            row,
+            clock=clock,
+            sleep=sleep,
+            retry=retry,
+            limit=limit,
+            tally=tally,
+            run_id=run_id,
+        )
     return tally
 
 
@@ -367,7 +405,9 @@ def _deliver_one(
             with db.begin() as conn:
                 at = clock.now()
                 outbox.mark_sent(conn, claimed.id, provider_id=result.provider_id, at=at)
-                entry = _entry("notification-sent", claimed, backend.name, run_id, provider_id=result.provider_id)
+                entry = _entry(
+                    "notification-sent", claimed, backend.name, run_id, provider_id=result.provider_id
+                )
                 auditlog.append(conn, [entry], at=auditlog.format_at(at))
             tally.sent += 1
             tally.possible_duplicates += int(claimed.possible_duplicate)
@@ -379,7 +419,14 @@ def _deliver_one(
             tally.consecutive = 0
             return
         if claimed.attempts >= limit:
-            _fail(db, claimed, f"{error} (đã thử {claimed.attempts} lần, tối đa {limit})", backend.name, clock, run_id)
+            _fail(
+                db,
+                claimed,
+                f"{error} (đã thử {claimed.attempts} lần, tối đa {limit})",
+                backend.name,
+                clock,
+                run_id,
+            )
             tally.failed += 1
             return
         delay = retry.delay(tries, wait)
@@ -415,7 +462,9 @@ def notify_run(
     new = queue_due(db, deployment, on, clock=clock, link_for=link_for, run_id=run_id)
     faults.point("notify.queued")
     try:
-        tally = deliver(db, deployment.config, backend, on, clock=clock, sleep=sleep, retry=retry, run_id=run_id)
+        tally = deliver(
+            db, deployment.config, backend, on, clock=clock, sleep=sleep, retry=retry, run_id=run_id
+        )
     finally:
         backend.close()
     with db.read() as conn:

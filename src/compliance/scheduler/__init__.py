@@ -38,6 +38,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from compliance import faults
 from compliance.clock import Clock, SystemClock
+from compliance.errors import ComplianceError
 from compliance.model.config import Config
 from compliance.scheduler.claims import claim_job, finish_job, plan_catch_up
 from compliance.scheduler.cron import crontab_trigger, fire_key, latest_fire_time
@@ -174,8 +175,11 @@ def scheduled_job(job: str, config_path: str, cron: str) -> None:
             clock=runtime.clock,
             take_over_key=runtime.take_over.pop(job, None),
         )
-    except Exception:
+    except ComplianceError as exc:
+        # The user's files or the stored state (invalid config, time going backwards): no traceback.
         # The claim stays unfinished, so the next start catches this fire time up; the daemon goes on.
+        log.error("%s: failed: %s", job, exc)
+    except Exception:
         log.exception("%s: failed", job)
 
 
@@ -321,13 +325,21 @@ def _serve(
     """Run the scheduler while holding the lock; True when it stopped because the lock was lost."""
     global _RUNTIME
     tz = config.deployment.tz
-    due = plan_catch_up(runtime.db, crons, tz, runtime.clock.now())
+    now = runtime.clock.now()
+    due = plan_catch_up(runtime.db, {job: crons[job] for job in JOBS}, tz, now)
     if due:
         log.info("catch-up: %s run once now", ", ".join(f"{j} ({k})" for j, k in due.items()))
+    else:
+        log.info("catch-up: nothing missed")
     runtime.take_over = dict(due)
     _RUNTIME = runtime
     scheduler = build_scheduler(config, config_path, schedule=crons, run_now=frozenset(due))
     state["scheduler"] = scheduler
+    upcoming = []
+    for job in JOBS:
+        fire = crontab_trigger(crons[job], tz).get_next_fire_time(None, now)
+        upcoming.append(f"{job} '{crons[job]}' next {fire_key(fire, tz) if fire else 'never'}")
+    log.info("schedule (%s): %s", tz.key, "; ".join(upcoming))
     lost = threading.Event()
 
     def watch() -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "claim",
     "count_by_status",
     "deliverable",
+    "exhausted",
     "get_notification",
     "last_reminded",
     "list_notifications",
@@ -187,7 +188,9 @@ def requeue_interrupted(conn: Connection) -> list[int]:
     return ids
 
 
-def deliverable(conn: Connection, *, on: dt.date, now: dt.datetime, max_attempts: int) -> list[NotificationRow]:
+def deliverable(
+    conn: Connection, *, on: dt.date, now: dt.datetime, max_attempts: int
+) -> list[NotificationRow]:
     """Queued rows due by D, not waiting for a later attempt, with attempts left; oldest first."""
     rows = conn.execute(
         select(notifications)
@@ -198,6 +201,16 @@ def deliverable(conn: Connection, *, on: dt.date, now: dt.datetime, max_attempts
             or_(notifications.c.next_attempt_at.is_(None), notifications.c.next_attempt_at <= format_at(now)),
         )
         .order_by(notifications.c.due_on, notifications.c.id)
+    )
+    return [_row(r) for r in rows]
+
+
+def exhausted(conn: Connection, *, max_attempts: int) -> list[NotificationRow]:
+    """Queued rows with no attempt left (an interrupted last attempt, or max_attempts lowered)."""
+    rows = conn.execute(
+        select(notifications)
+        .where(notifications.c.status == "queued", notifications.c.attempts >= max_attempts)
+        .order_by(notifications.c.id)
     )
     return [_row(r) for r in rows]
 
@@ -218,11 +231,15 @@ def mark_sent(conn: Connection, notification_id: int, *, provider_id: str | None
     conn.execute(
         update(notifications)
         .where(notifications.c.id == notification_id)
-        .values(status="sent", provider_id=provider_id, sent_at=format_at(at), error=None, next_attempt_at=None)
+        .values(
+            status="sent", provider_id=provider_id, sent_at=format_at(at), error=None, next_attempt_at=None
+        )
     )
 
 
-def mark_retry(conn: Connection, notification_id: int, *, error: str, next_attempt_at: dt.datetime | None) -> None:
+def mark_retry(
+    conn: Connection, notification_id: int, *, error: str, next_attempt_at: dt.datetime | None
+) -> None:
     """A temporary failure: queued again, for this run's next try or a later run."""
     conn.execute(
         update(notifications)
@@ -296,7 +313,10 @@ def mark_escalated(
             changed.append(task_id)
     record_events(
         conn,
-        ((tid, TaskChangeKind.ESCALATED.value, {**data, "task_id": tid, "escalated_on": on.isoformat()}) for tid in changed),
+        (
+            (tid, TaskChangeKind.ESCALATED.value, {**data, "task_id": tid, "escalated_on": on.isoformat()})
+            for tid in changed
+        ),
         at=format_at(at),
         on=on,
         run_id=None,

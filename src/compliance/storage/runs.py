@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select,
 
 from compliance.audit import canonical_json
 from compliance.model.task import Waiver
-from compliance.storage.schema import evaluation_state, rule_revisions, runs, waivers
+from compliance.storage.schema import audit_log, evaluation_state, rule_revisions, runs, waivers
 
 __all__ = [
     "RunRecord",
@@ -95,9 +95,19 @@ def insert_run(conn: Connection, run: RunRecord) -> None:
 
 
 def last_run(conn: Connection) -> RunRecord | None:
-    """The run with the latest D (then the latest start): the one time must not go back before."""
+    """The run with the latest D; of several at that D, the one logged last (its `evaluation-run` seq).
+
+    Start instants can tie (two runs in the same second, or under a fixed clock); the log's seq cannot.
+    """
     row = conn.execute(
-        select(runs).order_by(runs.c.evaluated_on.desc(), runs.c.started_at.desc(), runs.c.id.desc()).limit(1)
+        select(runs)
+        .join(
+            audit_log,
+            and_(audit_log.c.run_id == runs.c.id, audit_log.c.kind == "evaluation-run"),
+            isouter=True,
+        )
+        .order_by(runs.c.evaluated_on.desc(), audit_log.c.seq.desc(), runs.c.started_at.desc())
+        .limit(1)
     ).first()
     return _run_from_row(row) if row is not None else None
 

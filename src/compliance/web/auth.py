@@ -32,8 +32,15 @@ Kind = Literal["office", "auditor", "head"]
 _KINDS: tuple[Kind, ...] = ("office", "auditor", "head")
 
 _HASHER = PasswordHasher()
-# Verified against when the email has no account, so a wrong email costs the same time as a wrong password.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+_DUMMY: list[str] = []
+
+
+def _dummy_hash() -> str:
+    # Verified against when the email has no account, so a wrong email costs the same time as a wrong
+    # password; made on first use, since hashing takes a noticeable moment on purpose.
+    if not _DUMMY:
+        _DUMMY.append(_HASHER.hash(secrets.token_urlsafe(16)))
+    return _DUMMY[0]
 
 
 def password_hasher() -> PasswordHasher:
@@ -46,7 +53,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return bool(_HASHER.verify(password_hash or _DUMMY_HASH, password)) and password_hash is not None
+        return bool(_HASHER.verify(password_hash or _dummy_hash(), password)) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

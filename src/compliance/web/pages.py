@@ -16,18 +16,14 @@ from compliance.errors import NotFoundError, StateError
 from compliance.model.agency import Agency, AgencyDirectory
 from compliance.model.rules import Indicator, Rule, Rulebook, compare
 from compliance.model.task import Task
-from compliance.storage import auditlog
 from compliance.storage import tasks as task_store
-from compliance.storage.runs import StateRow, last_run, list_waivers, read_state
+from compliance.storage.outbox import NotificationRow, notifications_for_task
+from compliance.storage.runs import last_run, list_waivers, read_state
 from compliance.web import format as fmt
+from compliance.web import queries
 from compliance.web.auth import csrf_valid
 from compliance.web.charts import ChartPoint, line_chart
-from compliance.web.queries import (
-    PeriodFigure,
-    indicator_series,
-    notifications_for_task,
-    task_audit_entries,
-)
+from compliance.web.queries import PeriodFigure, indicator_series, task_audit_entries
 from compliance.web.site import Forbidden, Site
 
 __all__ = ["LEVEL_LABELS", "acknowledge", "agency_page", "overview", "task_page"]
@@ -120,27 +116,31 @@ def overview(request: Request) -> Response:
     outcome_filter = request.query_params.get("outcome", "")
     page = _int_arg(request, "page", 1)
     directory = site.directory()
+    today = site.today()
     with site.db.read() as conn:
         run = last_run(conn)
         book = site.rulebook(conn, site.revision_in_force(conn))
-        state = read_state(conn, rule=rule_filter or None)
-        active = task_store.active_tasks(conn)
-    today = site.today()
+        per_agency = queries.matrix_counts(conn, rule=rule_filter or None, outcome=outcome_filter or None)
+        position = {a.id: i for i, a in enumerate(directory)}
 
-    def keep(row: StateRow) -> bool:
-        agency = directory.get(row.agency)
-        if level and (agency is None or agency.level != level):
-            return False
-        return not (outcome_filter and row.outcome != outcome_filter)
+        def keep(agency_id: str) -> bool:
+            agency = directory.get(agency_id)
+            return not level or (agency is not None and agency.level == level)
 
-    rows = [r for r in state if keep(r)]
-    rule_ids = [r for r in (book.rules if book else {}) if any(s.rule == r for s in rows)]
-    rule_ids += sorted({s.rule for s in rows} - set(rule_ids))
-    position = {a.id: i for i, a in enumerate(directory)}
-    agency_ids = sorted({s.agency for s in rows}, key=lambda a: (position.get(a, len(position)), a))
-    pages = max(1, -(-len(agency_ids) // PAGE_AGENCIES))
-    page = min(page, pages)
-    shown = agency_ids[(page - 1) * PAGE_AGENCIES : page * PAGE_AGENCIES]
+        agency_ids = sorted(
+            (a for a in per_agency if keep(a)), key=lambda a: (position.get(a, len(position)), a)
+        )
+        pages = max(1, -(-len(agency_ids) // PAGE_AGENCIES))
+        page = min(page, pages)
+        shown = agency_ids[(page - 1) * PAGE_AGENCIES : page * PAGE_AGENCIES]
+        rows = queries.matrix_cells(conn, shown, rule=rule_filter or None, outcome=outcome_filter or None)
+        present = queries.matrix_rules(
+            conn, agency_ids if level else None, rule=rule_filter or None, outcome=outcome_filter or None
+        )
+        active = queries.active_tasks_of(conn, shown)
+        task_counts = queries.active_task_counts(conn, today=today, rule=rule_filter or None)
+    rule_ids = [r for r in (book.rules if book else {}) if r in present]
+    rule_ids += sorted(present - set(rule_ids))
     by_key = {(s.agency, s.rule): s for s in rows}
     matrix: list[MatrixRow] = []
     for agency_id in shown:
@@ -164,9 +164,12 @@ def overview(request: Request) -> Response:
                 title += f"; nhiệm vụ số {task.id}"
             mrow.cells.append(Cell(s.outcome, text, href, title))
         matrix.append(mrow)
-    counts = Counter(s.outcome for s in rows)
-    in_scope = {(s.rule, s.agency) for s in rows}
-    tasks_in_scope = [t for key, t in active.items() if key in in_scope]
+    counts: Counter[str] = Counter()
+    for agency_id in agency_ids:
+        counts.update(per_agency[agency_id])
+    # Tasks are counted for the agencies in view; an outcome filter narrows cells, not tasks.
+    tasks_open = sum(task_counts.get(a, (0, 0))[0] for a in agency_ids)
+    tasks_overdue = sum(task_counts.get(a, (0, 0))[1] for a in agency_ids)
     levels = sorted(
         {a.level for a in directory},
         key=lambda lv: (list(LEVEL_LABELS).index(lv) if lv in LEVEL_LABELS else 99, lv),
@@ -181,9 +184,9 @@ def overview(request: Request) -> Response:
             "all_rules": [(r.id, r.title) for r in (book.rules.values() if book else [])],
             "matrix": matrix,
             "counts": counts,
-            "total": len(rows),
-            "tasks_open": len(tasks_in_scope),
-            "tasks_overdue": sum(1 for t in tasks_in_scope if t.due_on < today),
+            "total": sum(counts.values()),
+            "tasks_open": tasks_open,
+            "tasks_overdue": tasks_overdue,
             "levels": [(lv, LEVEL_LABELS.get(lv, lv)) for lv in levels],
             "level": level,
             "rule_filter": rule_filter,
@@ -371,8 +374,15 @@ def _event_detail(kind: str, data: dict[str, Any], value_kind: str | None) -> st
     return "; ".join(bits)
 
 
+def _address(a: dict[str, str] | str) -> str:
+    if isinstance(a, str):
+        return a
+    name, email = a.get("name", ""), a.get("email", "")
+    return f"{name} <{email}>" if name else email
+
+
 def task_timeline(
-    task: Task, events: list[task_store.TaskEvent], notes: list[Any], value_kind: str | None
+    task: Task, events: list[task_store.TaskEvent], notes: list[NotificationRow], value_kind: str | None
 ) -> list[TimelineItem]:
     items = [
         TimelineItem(
@@ -385,7 +395,9 @@ def task_timeline(
         for e in events
     ]
     for n in notes:
-        to = ", ".join(n.to) + (f" (đồng gửi {', '.join(n.cc)})" if n.cc else "")
+        to = ", ".join(map(_address, n.to))
+        if n.cc:
+            to += f" (đồng gửi {', '.join(map(_address, n.cc))})"
         status = NOTIFICATION_STATUS_LABELS.get(n.status, n.status)
         detail = f"Gửi {to}: “{n.subject}” — {status}"
         if n.error:
@@ -406,10 +418,11 @@ def task_timeline(
 
 
 def _explanation(conn: Any, site: Site, task: Task) -> list[str]:
-    """The text of `audit explain TASK_ID`, paragraph by paragraph."""
-    from compliance.web.explain_bridge import explain_task
+    """The paragraphs of `audit explain TASK_ID`, as the CLI prints them."""
+    from compliance.pipeline.evaluate import explanation  # the engine loads only when a task is shown
 
-    return explain_task(conn, site, task)
+    names = {a.id: a.name for a in site.directory()}
+    return explanation(conn, task.id or 0, agency_names=names, tz=site.tz)
 
 
 def task_page(request: Request) -> Response:
@@ -463,25 +476,10 @@ def task_page(request: Request) -> Response:
 
 
 def _acknowledge(site: Site, task_id: int, by: str, note: str | None) -> None:
-    from compliance.storage.auditlog import NewEntry, format_at
+    # The same function as `compliance tasks ack`: the task, its history and the log in one transaction.
+    from compliance.pipeline.evaluate import acknowledge_task
 
-    at = format_at(site.clock.now())
-    with site.db.begin() as conn:
-        change = task_store.acknowledge(conn, task_id, by=by, note=note, on=site.today(), at=at)
-        task = change.task
-        auditlog.append(
-            conn,
-            [
-                NewEntry(
-                    "task-acknowledged",
-                    rule=task.rule,
-                    agency=task.agency,
-                    period=task.last_period or task.period,
-                    data=change.data,
-                )
-            ],
-            at=at,
-        )
+    acknowledge_task(site.db, task_id, by=by, note=note, on=site.today(), clock=site.clock)
 
 
 async def acknowledge(request: Request) -> Response:

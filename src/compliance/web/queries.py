@@ -9,23 +9,39 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Select, and_, func, or_, select
+from sqlalchemy import Connection, Select, and_, case, func, or_, select
 
 from compliance.audit import AuditEntry
-from compliance.storage.schema import audit_log, notifications, rule_revisions, runs, snapshot_rows
+from compliance.model.task import Task
+from compliance.storage.runs import StateRow
+from compliance.storage.schema import (
+    audit_log,
+    evaluation_state,
+    rule_revisions,
+    runs,
+    snapshot_rows,
+    tasks,
+)
+from compliance.storage.tasks import task_from_row
 
 __all__ = [
     "AuditFilters",
-    "NotificationRow",
+    "active_task_counts",
+    "active_tasks_of",
+    "matrix_cells",
+    "matrix_counts",
+    "matrix_rules",
     "PeriodFigure",
     "RevisionRow",
     "audit_page",
     "indicator_series",
-    "notifications_for_task",
     "revisions",
     "run_ids",
     "task_audit_entries",
 ]
+
+
+_IN_CHUNK = 500  # ids per IN (...) list
 
 
 @dataclass(frozen=True)
@@ -99,56 +115,6 @@ def indicator_series(
                 )
             )
     out.sort(key=lambda f: f.period_end)
-    return out
-
-
-@dataclass(frozen=True)
-class NotificationRow:
-    id: int
-    kind: str
-    due_on: dt.date
-    to: list[str]
-    cc: list[str]
-    subject: str
-    task_ids: list[int]
-    status: str
-    attempts: int
-    created_at: str
-    sent_at: str | None
-    error: str | None
-    possible_duplicate: bool
-
-
-def notifications_for_task(conn: Connection, task_id: int) -> list[NotificationRow]:
-    """Every email that named this task, oldest first."""
-    # task_ids is JSON text ("[3,14]"); LIKE narrows the candidates, parsing decides exactly.
-    rows = conn.execute(
-        select(notifications)
-        .where(notifications.c.task_ids.like(f"%{int(task_id)}%"))
-        .order_by(notifications.c.created_at, notifications.c.id)
-    ).all()
-    out: list[NotificationRow] = []
-    for r in rows:
-        ids = [int(i) for i in json.loads(r.task_ids)]
-        if task_id not in ids:
-            continue
-        out.append(
-            NotificationRow(
-                id=r.id,
-                kind=r.kind,
-                due_on=r.due_on,
-                to=list(json.loads(r.to_addr)),
-                cc=list(json.loads(r.cc)),
-                subject=r.subject,
-                task_ids=ids,
-                status=r.status,
-                attempts=r.attempts,
-                created_at=r.created_at,
-                sent_at=r.sent_at,
-                error=r.error,
-                possible_duplicate=bool(r.possible_duplicate),
-            )
-        )
     return out
 
 
@@ -297,3 +263,100 @@ def run_ids(conn: Connection, limit: int = 50) -> list[tuple[str, dt.date]]:
         .limit(limit)
     )
     return [(r.id, r.evaluated_on) for r in rows]
+
+
+# --- the compliance matrix, a page at a time (a country has 10,000 agencies x 40 rules) ---------------
+
+
+def matrix_counts(conn: Connection, *, rule: str | None, outcome: str | None) -> dict[str, dict[str, int]]:
+    """agency -> outcome -> number of cells, for the matrix's filters other than level."""
+    query = select(evaluation_state.c.agency, evaluation_state.c.outcome, func.count().label("n")).group_by(
+        evaluation_state.c.agency, evaluation_state.c.outcome
+    )
+    if rule:
+        query = query.where(evaluation_state.c.rule == rule)
+    if outcome:
+        query = query.where(evaluation_state.c.outcome == outcome)
+    out: dict[str, dict[str, int]] = {}
+    for r in conn.execute(query):
+        out.setdefault(r.agency, {})[r.outcome] = int(r.n)
+    return out
+
+
+def matrix_rules(
+    conn: Connection, agencies: Sequence[str] | None, *, rule: str | None, outcome: str | None
+) -> set[str]:
+    """The rules that have a cell under the filters (all agencies when `agencies` is None)."""
+    query = select(evaluation_state.c.rule).distinct()
+    if rule:
+        query = query.where(evaluation_state.c.rule == rule)
+    if outcome:
+        query = query.where(evaluation_state.c.outcome == outcome)
+    if agencies is None:
+        return {str(r[0]) for r in conn.execute(query)}
+    found: set[str] = set()
+    for start in range(0, len(agencies), _IN_CHUNK):
+        chunk = list(agencies[start : start + _IN_CHUNK])
+        found |= {str(r[0]) for r in conn.execute(query.where(evaluation_state.c.agency.in_(chunk)))}
+    return found
+
+
+def _scalar(text: str | None) -> float | str | None:
+    if text is None:
+        return None
+    value = json.loads(text)
+    return value if isinstance(value, int | float | str) and not isinstance(value, bool) else None
+
+
+def matrix_cells(
+    conn: Connection, agencies: Sequence[str], *, rule: str | None, outcome: str | None
+) -> list[StateRow]:
+    """The cells of the agencies on one page of the matrix (one query: the table has no agency index)."""
+    if not agencies:
+        return []
+    query = select(evaluation_state).where(evaluation_state.c.agency.in_(list(agencies)))
+    if rule:
+        query = query.where(evaluation_state.c.rule == rule)
+    if outcome:
+        query = query.where(evaluation_state.c.outcome == outcome)
+    return [
+        StateRow(
+            r.rule,
+            r.agency,
+            r.outcome,
+            r.period,
+            _scalar(r.value),
+            _scalar(r.target),
+            r.streak,
+            r.fingerprint,
+            r.run_id,
+            r.evaluated_on,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def active_tasks_of(conn: Connection, agencies: Sequence[str]) -> dict[tuple[str, str], Task]:
+    """(rule, agency) -> the open or acknowledged task, for the given agencies."""
+    out: dict[tuple[str, str], Task] = {}
+    for start in range(0, len(agencies), _IN_CHUNK):
+        chunk = list(agencies[start : start + _IN_CHUNK])
+        rows = conn.execute(
+            select(tasks).where(tasks.c.agency.in_(chunk), tasks.c.status.in_(("open", "acknowledged")))
+        )
+        for t in map(task_from_row, rows):
+            out[(t.rule, t.agency)] = t
+    return out
+
+
+def active_task_counts(conn: Connection, *, today: dt.date, rule: str | None) -> dict[str, tuple[int, int]]:
+    """agency -> (active tasks, overdue among them)."""
+    overdue = func.sum(case((tasks.c.due_on < today, 1), else_=0))
+    query = (
+        select(tasks.c.agency, func.count().label("n"), overdue.label("late"))
+        .where(tasks.c.status.in_(("open", "acknowledged")))
+        .group_by(tasks.c.agency)
+    )
+    if rule:
+        query = query.where(tasks.c.rule == rule)
+    return {r.agency: (int(r.n), int(r.late or 0)) for r in conn.execute(query)}

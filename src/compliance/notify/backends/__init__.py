@@ -24,14 +24,16 @@ def max_attempts(config: Config) -> int:
 
 
 def _missing(env_name: str, key: str) -> ConfigError:
-    return ConfigError([
-        Problem(
-            SourceLocation("config.toml"),
-            key,
-            f"biến môi trường {env_name} chưa được đặt: khóa bí mật chỉ được đọc từ biến môi trường",
-            hint=f"export {env_name}=…  (tên biến đặt ở {key})",
-        )
-    ])
+    return ConfigError(
+        [
+            Problem(
+                SourceLocation("config.toml"),
+                key,
+                f"biến môi trường {env_name} chưa được đặt: khóa bí mật chỉ được đọc từ biến môi trường",
+                hint=f"export {env_name}=…  (tên biến đặt ở {key})",
+            )
+        ]
+    )
 
 
 def make_backend(config: Config, *, env: Mapping[str, str] | None = None) -> EmailBackend:

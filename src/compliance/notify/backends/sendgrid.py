@@ -38,6 +38,7 @@ from compliance.notify.message import OutgoingEmail, SendResult
 
 __all__ = ["SendGridBackend", "build_payload", "retry_after_seconds"]
 
+
 def build_payload(message: OutgoingEmail, *, sandbox: bool = False) -> dict[str, Any]:
     """The v3 mail-send JSON for a message (plain text first, as SendGrid requires)."""
     m = message.sanitized()
@@ -144,22 +145,32 @@ class SendGridBackend:
             if code == 429:
                 wait = retry_after_seconds(getattr(exc, "headers", None), self._now())
                 when = f", thử lại sau {wait:.0f} giây" if wait is not None else ""
-                raise SendError(f"SendGrid giới hạn tần suất gửi (HTTP 429){when}", retryable=True, retry_after_s=wait) from exc
+                raise SendError(
+                    f"SendGrid giới hạn tần suất gửi (HTTP 429){when}", retryable=True, retry_after_s=wait
+                ) from exc
             if code >= 500:
                 raise SendError(f"SendGrid lỗi máy chủ (HTTP {code}){suffix}", retryable=True) from exc
             # 408 and 425 ask the client to try again; every other 4xx is about the message or the key.
-            raise SendError(f"SendGrid từ chối thư (HTTP {code}){suffix}", retryable=code in (408, 425)) from exc
+            raise SendError(
+                f"SendGrid từ chối thư (HTTP {code}){suffix}", retryable=code in (408, 425)
+            ) from exc
         except urllib.error.URLError as exc:
             reason = exc.reason
             if isinstance(reason, TimeoutError | socket.timeout):
-                raise SendError(f"SendGrid không trả lời trong {self.timeout_s:g} giây", retryable=True) from exc
+                raise SendError(
+                    f"SendGrid không trả lời trong {self.timeout_s:g} giây", retryable=True
+                ) from exc
             if isinstance(reason, ConnectionRefusedError):
-                raise SendError(f"không kết nối được tới {self.host}: connection refused", retryable=True) from exc
+                raise SendError(
+                    f"không kết nối được tới {self.host}: connection refused", retryable=True
+                ) from exc
             raise SendError(f"không kết nối được tới {self.host}: {reason}", retryable=True) from exc
         except TimeoutError as exc:
             raise SendError(f"SendGrid không trả lời trong {self.timeout_s:g} giây", retryable=True) from exc
         except (http.client.HTTPException, ConnectionError) as exc:
-            raise SendError(f"kết nối tới {self.host} bị ngắt: {exc or type(exc).__name__}", retryable=True) from exc
+            raise SendError(
+                f"kết nối tới {self.host} bị ngắt: {exc or type(exc).__name__}", retryable=True
+            ) from exc
         status = int(response.status_code)
         message_id = _header(response.headers, "X-Message-Id")
         if status == 202:

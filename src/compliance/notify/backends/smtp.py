@@ -41,7 +41,8 @@ class SmtpBackend:
         self.username = username
         self.password = password
         self.timeout_s = timeout_s
-        self.ssl_context = ssl_context
+        # smtplib's own default context does not check the server's certificate; ours does.
+        self.ssl_context = ssl_context if ssl_context is not None else ssl.create_default_context()
 
     def _connect(self) -> smtplib.SMTP:
         if self.use_ssl:
@@ -56,12 +57,21 @@ class SmtpBackend:
                 if self.starttls and not self.use_ssl:
                     smtp.starttls(context=self.ssl_context)
                 if self.username:
-                    smtp.login(self.username, self.password or "")
+                    try:
+                        smtp.login(self.username, self.password or "")
+                    except UnicodeEncodeError as exc:  # smtplib sends credentials as ASCII only
+                        raise SendError(
+                            f"tên đăng nhập hoặc mật khẩu SMTP cho {where} có ký tự ngoài ASCII; "
+                            "smtplib chỉ gửi được tên đăng nhập và mật khẩu ASCII",
+                            retryable=False,
+                        ) from exc
                 refused = smtp.send_message(mime)
         except smtplib.SMTPRecipientsRefused as exc:
             detail = "; ".join(f"{addr}: {code} {_text(msg)}" for addr, (code, msg) in exc.recipients.items())
             temporary = all(400 <= code < 500 for code, _ in exc.recipients.values())
-            raise SendError(f"máy chủ SMTP {where} từ chối người nhận: {detail}", retryable=temporary) from exc
+            raise SendError(
+                f"máy chủ SMTP {where} từ chối người nhận: {detail}", retryable=temporary
+            ) from exc
         except smtplib.SMTPResponseException as exc:
             code = exc.smtp_code
             raise SendError(
@@ -72,9 +82,13 @@ class SmtpBackend:
         except smtplib.SMTPServerDisconnected as exc:
             raise SendError(f"máy chủ SMTP {where} ngắt kết nối: {exc}", retryable=True) from exc
         except TimeoutError as exc:
-            raise SendError(f"máy chủ SMTP {where} không trả lời trong {self.timeout_s:g} giây", retryable=True) from exc
+            raise SendError(
+                f"máy chủ SMTP {where} không trả lời trong {self.timeout_s:g} giây", retryable=True
+            ) from exc
         except ConnectionRefusedError as exc:
-            raise SendError(f"không kết nối được tới máy chủ SMTP {where}: connection refused", retryable=True) from exc
+            raise SendError(
+                f"không kết nối được tới máy chủ SMTP {where}: connection refused", retryable=True
+            ) from exc
         except ssl.SSLError as exc:
             raise SendError(f"lỗi TLS với máy chủ SMTP {where}: {exc}", retryable=False) from exc
         except OSError as exc:
