@@ -119,7 +119,6 @@ def make_rulebook() -> Rulebook:
                 {
                     "id": f"{name}-rollup",
                     "indicator": name,
-                    "scope": {"levels": ["district", "province"]},
                     "rollup": True,
                     "target": {"op": ">=", "value": "40%"},
                 }
@@ -145,7 +144,6 @@ def make_rulebook() -> Rulebook:
                 "id": f"{name}-plan",
                 "kind": "milestone",
                 "indicator": name,
-                "scope": {"levels": ["department", "province"]},
                 "milestones": [
                     {"stage": "built", "by": "2023-06-30"},
                     {"stage": "connected", "by": "2024-03-31"},
@@ -253,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             t0, c0 = time.perf_counter(), time.process_time()
             evaluations = backend.evaluate(rulebook, directory, rows, on)
             elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-            print(f"{name:8s} run {run + 1}: {len(evaluations):,} evaluations in {elapsed:.2f} s ({cpu:.2f} s CPU)")
+            print(
+                f"{name:8s} run {run + 1}: {len(evaluations):,} evaluations in {elapsed:.2f} s ({cpu:.2f} s CPU)"
+            )
             # CPU time: on a shared machine wall time mostly measures the neighbours.
             timings[name] = min(timings.get(name, cpu), cpu)
         results[name] = evaluations

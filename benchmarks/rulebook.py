@@ -14,7 +14,20 @@ from typing import Any
 
 from benchmarks.country import AgencyRow
 
-__all__ = ["RATIOS", "RatioIndicator", "build_rules", "indicators_yaml", "ramp_at", "rules_yaml"]
+__all__ = [
+    "DB_CIVIL_DEPT",
+    "DB_CIVIL_LOCAL",
+    "DB_CIVIL_STAGES",
+    "ONE_STOP_DEADLINES",
+    "ONE_STOP_STAGES",
+    "RATIOS",
+    "RatioIndicator",
+    "build_rules",
+    "indicators_yaml",
+    "pct",
+    "ramp_at",
+    "rules_yaml",
+]
 
 BASIS_CCHC = "Nghị quyết số 76/NQ-CP ngày 15/7/2021 của Chính phủ; Quyết định số 766/QĐ-TTg ngày 23/6/2022 của Thủ tướng Chính phủ"
 BASIS_CDS = "Nghị quyết số 01/NQ-CP ngày 06/01/2023 của Chính phủ; Kế hoạch chuyển đổi số quốc gia năm 2023"

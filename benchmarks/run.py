@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -37,39 +35,22 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.generate import DEFAULT_SEED, GENERATOR_VERSION, generate, write_config
+from benchmarks.report import (
+    DURABLE_VS_PYTHON,
+    PG_FACTOR,
+    RSS_TARGET_MB,
+    STEPS,
+    TARGETS,
+    check_targets,
+    machine,
+    markdown,
+)
 
-__all__ = ["STEPS", "TARGETS", "main", "run_benchmark"]
+__all__ = ["STEPS", "main", "measure", "run_benchmark"]
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "benchmarks" / "out" / "results.json"
 PG_ADMIN_URL = os.environ.get("COMPLIANCE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-# The measured steps in the order they run (verify last: it covers the whole log).
-STEPS = ["ingest", "evaluate", "next_day", "notify", "ingest_new", "evaluate_new", "verify"]
-STEP_TITLES = {
-    "ingest": "ingest one month",
-    "evaluate": "first evaluation",
-    "next_day": "next day, no new data",
-    "notify": "notify (plan, queue, send)",
-    "ingest_new": "ingest the next month",
-    "evaluate_new": "evaluation after it",
-    "verify": "audit verify",
-}
-# Which floor each step is compared with.
-FLOOR_OF = {
-    "ingest": "ingest",
-    "ingest_new": "ingest",
-    "evaluate": "evaluate",
-    "next_day": "evaluate",
-    "evaluate_new": "evaluate",
-    "verify": "verify",
-}
-# Issue 5's targets on SQLite at 10,000 agencies, in seconds; PostgreSQL gets twice as long.
-TARGETS = {"ingest": 5.0, "evaluate": 15.0, "next_day": 5.0, "verify": 10.0}
-RSS_TARGET_MB = 1536.0
-DURABLE_VS_PYTHON = 1.5
-PG_FACTOR = 2.0
-
 
 # ----------------------------------------------------------------------------------------- processes
 
@@ -270,6 +251,10 @@ def _setup(config: Path, combo: Path, data: Path, manifest: dict[str, Any], log:
     files = [str(data / "snapshots" / f) for f in manifest["history"]]
     result = measure(_compliance(config, "ingest", "--json", *files), combo)
     setup = {"ingest_history": _figure(result), "months": len(files)}
+    if "error" in setup["ingest_history"]:
+        raise SystemExit(
+            f"setup failed, the history could not be ingested: {setup['ingest_history']['error']}"
+        )
     log(f"    setup: {len(files)} months ingested in {result['seconds']:.1f} s")
     waiver_seconds = 0.0
     granted_default = (dt.date.fromisoformat(manifest["first_on"]) - dt.timedelta(days=60)).isoformat()
@@ -297,7 +282,7 @@ def _setup(config: Path, combo: Path, data: Path, manifest: dict[str, Any], log:
         )
         waiver_seconds += r["seconds"]
         if r["returncode"] != 0:
-            setup.setdefault("errors", []).append(_figure(r).get("error"))
+            raise SystemExit(f"setup failed, a waiver could not be added: {_figure(r).get('error')}")
     setup["waivers"] = {"count": len(manifest["waivers"]), "seconds": round(waiver_seconds, 3)}
     return setup
 
@@ -443,250 +428,6 @@ def run_size(
     return size
 
 
-# ------------------------------------------------------------------------------------------- reports
-
-
-def _machine() -> dict[str, Any]:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gb = 0.0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gb = int(line.split()[1]) / 1024 / 1024
-    except OSError:
-        pass
-    info: dict[str, Any] = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gb": round(mem_gb, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-    }
-    try:
-        import sqlite3
-
-        import sqlalchemy
-
-        info["sqlite"] = sqlite3.sqlite_version
-        info["sqlalchemy"] = sqlalchemy.__version__
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-        )
-        info["commit"] = commit.stdout.strip()
-    except OSError:
-        pass
-    return info
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b <= 0:
-        return None
-    return a / b
-
-
-def _fmt(x: float | None, unit: str = "") -> str:
-    if x is None:
-        return "—"
-    if unit == "×":
-        return f"{x:.0f}×" if x >= 100 else f"{x:.1f}×"
-    return f"{x:.2f}{unit}" if x < 100 else f"{x:.0f}{unit}"
-
-
-def check_targets(size: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every target of issue 5 for this size, met or not (they are stated for about 10,000 agencies)."""
-    checks: list[dict[str, Any]] = []
-    runs = {(r["database"], r["backend"]): r["figures"] for r in size["runs"]}
-    for (database, backend), figures in runs.items():
-        factor = PG_FACTOR if database == "postgres" else 1.0
-        for step, limit in TARGETS.items():
-            fig = figures.get(step, {})
-            value = fig.get("seconds") if "error" not in fig else None
-            checks.append(
-                {
-                    "what": f"{step} ({database}, {backend})",
-                    "value": value,
-                    "limit": limit * factor,
-                    "unit": "s",
-                    "met": value is not None and value <= limit * factor,
-                }
-            )
-        peak = max((f.get("peak_rss_mb", 0) for s, f in figures.items() if s in STEPS), default=None)
-        checks.append(
-            {
-                "what": f"peak RSS ({database}, {backend})",
-                "value": peak,
-                "limit": RSS_TARGET_MB,
-                "unit": "MB",
-                "met": peak is not None and peak <= RSS_TARGET_MB,
-            }
-        )
-    for database in {d for d, _ in runs}:
-        if (database, "durable") in runs and (database, "python") in runs:
-            for step in ("evaluate", "next_day", "evaluate_new"):
-                d = runs[(database, "durable")].get(step, {})
-                p = runs[(database, "python")].get(step, {})
-                ratio = (
-                    _ratio(d.get("seconds"), p.get("seconds"))
-                    if "error" not in d and "error" not in p
-                    else None
-                )
-                checks.append(
-                    {
-                        "what": f"durable / python, {step} ({database})",
-                        "value": ratio,
-                        "limit": DURABLE_VS_PYTHON,
-                        "unit": "×",
-                        "met": ratio is not None and ratio <= DURABLE_VS_PYTHON,
-                    }
-                )
-    return checks
-
-
-def markdown(results: dict[str, Any]) -> str:
-    """The tables docs/benchmarks.md shows: figures, ratios to the floor, targets, growth."""
-    lines: list[str] = []
-    for size in results["sizes"]:
-        lines += [
-            f"### {size['agencies']:,} agencies ({size['provinces']} provinces), {size['rules']} rules, "
-            f"{size['measured_month_rows']:,} rows in the measured month, {size['history_months']} months of history",
-            "",
-            "| database | engine | " + " | ".join(STEP_TITLES[s] for s in STEPS) + " | peak RSS |",
-            "|---|---|" + "---:|" * (len(STEPS) + 1),
-        ]
-        for run in size["runs"]:
-            f = run["figures"]
-            cells = [
-                _fmt(f[s]["seconds"], " s") + (" ✗" if "error" in f[s] else "") if s in f else "—"
-                for s in STEPS
-            ]
-            peak = max((f[s].get("peak_rss_mb", 0) for s in STEPS if s in f), default=0)
-            lines.append(
-                f"| {run['database']} | {run['backend']} | " + " | ".join(cells) + f" | {peak:,.0f} MB |"
-            )
-        fl = size["floor"]
-        lines += [
-            "",
-            "Floor (plain Python): "
-            + ", ".join(
-                f"{label} {_fmt(fl[key].get('seconds'), ' s')}"
-                for key, label in (
-                    ("ingest_sqlite", "csv + executemany into SQLite"),
-                    ("ingest_postgres", "csv + executemany into PostgreSQL"),
-                    ("evaluate", f"{fl.get('evaluate', {}).get('evaluations', 0):,} comparisons"),
-                )
-                if key in fl
-            )
-            + ", "
-            + ", ".join(
-                f"read and hash the audit log ({run['database']}, {run['backend']}) "
-                f"{_fmt(run['figures'].get('floor_verify', {}).get('seconds'), ' s')}"
-                for run in size["runs"][:1]
-            )
-            + ".",
-            "",
-            "Ratios to the floor:",
-            "",
-            "| database | engine | " + " | ".join(STEP_TITLES[s] for s in STEPS if s in FLOOR_OF) + " |",
-            "|---|---|" + "---:|" * sum(1 for s in STEPS if s in FLOOR_OF),
-        ]
-        for run in size["runs"]:
-            f = run["figures"]
-            cells = []
-            for s in STEPS:
-                if s not in FLOOR_OF:
-                    continue
-                kind = FLOOR_OF[s]
-                floor = (
-                    f.get("floor_verify")
-                    if kind == "verify"
-                    else fl.get(f"ingest_{run['database']}")
-                    if kind == "ingest"
-                    else fl.get("evaluate")
-                ) or {}
-                fig = f.get(s, {})
-                ok = "error" not in fig and "error" not in floor
-                cells.append(_fmt(_ratio(fig.get("seconds"), floor.get("seconds")) if ok else None, "×"))
-            lines.append(f"| {run['database']} | {run['backend']} | " + " | ".join(cells) + " |")
-        counts = [(run, run["figures"].get("evaluate", {}).get("output")) for run in size["runs"]]
-        for run, out in counts[:1]:
-            if isinstance(out, dict) and "outcomes" in out:
-                total = sum(out["outcomes"].values())
-                lines += [
-                    "",
-                    f"First run ({run['database']}, {run['backend']}): {total:,} evaluations "
-                    + ", ".join(f"{k} {v:,}" for k, v in out["outcomes"].items())
-                    + "; tasks "
-                    + ", ".join(f"{k} {v:,}" for k, v in (out.get("tasks") or {}).items())
-                    + ".",
-                ]
-        lines += ["", "Targets:", "", "| target | measured | limit | met |", "|---|---:|---:|:---:|"]
-        for check in check_targets(size):
-            unit = check["unit"]
-            value = _fmt(check["value"], "×" if unit == "×" else f" {unit}")
-            lines.append(
-                f"| {check['what']} | {value} | {_fmt(check['limit'], '×' if unit == '×' else f' {unit}')} "
-                f"| {'yes' if check['met'] else '**no**'} |"
-            )
-        lines.append("")
-    if len(results["sizes"]) > 1:
-        lines += growth_table(results["sizes"])
-    return "\n".join(lines)
-
-
-def growth_table(sizes: list[dict[str, Any]]) -> list[str]:
-    """Each figure at each size, and its growth exponent (1.0 = linear in the number of agencies)."""
-    sizes = sorted(sizes, key=lambda s: s["agencies"])
-    lines = [
-        "### Growth",
-        "",
-        "| database | engine | figure | " + " | ".join(f"{s['agencies']:,}" for s in sizes) + " | exponent |",
-        "|---|---|---|" + "---:|" * (len(sizes) + 1),
-    ]
-    combos = [(r["database"], r["backend"]) for r in sizes[0]["runs"]]
-    for database, backend in combos:
-        for step in [*STEPS, "peak_rss"]:
-            values = []
-            for s in sizes:
-                run = next(
-                    (r for r in s["runs"] if (r["database"], r["backend"]) == (database, backend)), None
-                )
-                if run is None:
-                    values.append(None)
-                elif step == "peak_rss":
-                    values.append(
-                        max(
-                            (run["figures"][x].get("peak_rss_mb", 0) for x in STEPS if x in run["figures"]),
-                            default=None,
-                        )
-                    )
-                else:
-                    fig = run["figures"].get(step, {})
-                    values.append(fig.get("seconds") if "error" not in fig else None)
-            first, last = values[0], values[-1]
-            exponent = None
-            if first and last and sizes[-1]["agencies"] != sizes[0]["agencies"]:
-                exponent = math.log(last / first) / math.log(sizes[-1]["agencies"] / sizes[0]["agencies"])
-            unit = " MB" if step == "peak_rss" else " s"
-            title = "peak RSS" if step == "peak_rss" else STEP_TITLES[step]
-            lines.append(
-                f"| {database} | {backend} | {title} | "
-                + " | ".join(_fmt(v, unit) for v in values)
-                + f" | {'—' if exponent is None else f'{exponent:.2f}'} |"
-            )
-    lines.append("")
-    return lines
-
-
 # ---------------------------------------------------------------------------------------------- main
 
 
@@ -705,7 +446,7 @@ def run_benchmark(
     results: dict[str, Any] = {
         "benchmark": "compliance country-scale benchmark (issue 5)",
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": _machine(),
+        "machine": machine(),
         "parameters": {
             "sizes": sizes,
             "months": months,
@@ -722,6 +463,7 @@ def run_benchmark(
         },
         "sizes": [],
     }
+    work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     for agencies in sizes:
         size = run_size(
@@ -776,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown database {d!r}: sqlite or postgres")
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = args.work or out.parent / "work"
+    work = (args.work or out.parent / "work").resolve()  # the steps run in their own folders
     profile_dir = out.parent / "profiles" if args.profile else None
     if profile_dir is not None:
         profile_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from benchmarks.generate import generate
-from benchmarks.run import STEPS
+from benchmarks.report import STEPS
 
 REPO = Path(__file__).resolve().parent.parent
 

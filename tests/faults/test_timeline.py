@@ -46,7 +46,9 @@ def example_deployment(root: Path) -> Path:
     text = (REPO / "config.toml").read_text(encoding="utf-8")
     # The engines give identical evaluations (tests/engine proves it); the pure-Python one is faster.
     assert 'backend = "durable"' in text
-    (root / "config.toml").write_text(text.replace('backend = "durable"', 'backend = "python"'), encoding="utf-8")
+    (root / "config.toml").write_text(
+        text.replace('backend = "durable"', 'backend = "python"'), encoding="utf-8"
+    )
     return root / "config.toml"
 
 
@@ -96,10 +98,14 @@ def test_ninety_days_of_emails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         lines.append(f"{sent_on.isoformat()} {r.kind} {to} {about}")
 
     expected = [
-        line for line in EXPECTED.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")
+        line
+        for line in EXPECTED.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
     ]
     counts = Counter(line.split()[1] for line in sorted(lines))
-    print(f"\n[timeline {START} + {DAYS} days] emails per kind: {dict(sorted(counts.items()))}, total {len(lines)}")
+    print(
+        f"\n[timeline {START} + {DAYS} days] emails per kind: {dict(sorted(counts.items()))}, total {len(lines)}"
+    )
     assert sorted(lines) == sorted(expected)
     assert counts == {"task-opened": 5, "task-resolved": 1, "reminder": 26, "escalation": 5, "digest": 40}
 
@@ -107,6 +113,7 @@ def test_ninety_days_of_emails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     emls = sorted(config.outbox_dir.glob("*.eml"))
     assert len(emls) == len(lines) == 77
     kinds = Counter(
-        str(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["X-Compliance-Kind"]) for p in emls
+        str(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["X-Compliance-Kind"])
+        for p in emls
     )
     assert kinds == counts

@@ -347,3 +347,17 @@ def test_a_line_break_in_directory_data_never_reaches_a_header(db: Database, tmp
     )
     assert str(parsed["To"]) == '"Hải Bcc: attacker@evil.example" <giamdoc.sotnmt@example.gov.vn>'
     assert [r.subject for r in rows(db)] == [str(parsed["Subject"])]
+
+
+def test_notifications_for_a_task_match_whole_ids(db: Database, tmp_path: Path) -> None:
+    dep = deployment(tmp_path)
+    agencies = ["so-tnmt", "so-noivu", "h-caibe", "ubnd-tinh"]
+    rules_ = ["online-payment-30", "on-time-95", "db-land-shared"]
+    stored = store_tasks(db, [task(None, agency=a, rule=r) for a in agencies for r in rules_])
+    assert [t.id for t in stored] == list(range(1, 13))
+    run(db, dep, D(2023, 7, 14))
+    with db.read() as conn:
+        first = outbox.notifications_for_task(conn, 1)
+        eleventh = outbox.notifications_for_task(conn, 11)
+    assert [(r.kind, r.task_ids) for r in first] == [("reminder", [1, 2, 3])]
+    assert [(r.kind, r.task_ids) for r in eleventh] == [("reminder", [10, 11, 12])]

@@ -23,10 +23,11 @@ PAR_2022 = f"{HEADER}\n2022,so-a,par_index,,,85.5,,\n2022,so-b,par_index,,,90,,\
 BAD = f"{HEADER}\n2023-01,so-z,online_payment,5,10,,,\n2023-01,so-b,online_payment,50,40,,,\n"
 
 
-def deployment(tmp_path: Path, url: str | None = None) -> Path:
+def deployment(tmp_path: Path, url: str | None = None, engine: str = "python") -> Path:
     config = write_deployment(
         tmp_path,
         database_url=url or "sqlite:///var/compliance.db",
+        config_extra=f'[engine]\nbackend = "{engine}"\n',
         extra_files={
             "data/inbox/2023-01.csv": JANUARY,
             "data/inbox/2022-par.csv": PAR_2022,
@@ -38,7 +39,7 @@ def deployment(tmp_path: Path, url: str | None = None) -> Path:
 
 
 def test_run_once_end_to_end(cli: Cli, tmp_path: Path, db_url: str) -> None:
-    deployment(tmp_path, db_url)
+    deployment(tmp_path, db_url, engine="durable")  # the default engine, end to end
     inbox = tmp_path / "data" / "inbox"
     # The same bytes under another name: already stored by the time it is reached (names in order).
     shutil.copy(inbox / "2023-01.csv", inbox / "z-copy-of-january.csv")

@@ -120,9 +120,19 @@ def test_two_daemons_one_active_the_other_takes_over(tmp_path: Path, db_url: str
         assert got["digest"] == [(b, True)] and got["notify"] == [(b, True)]
         assert run_count(db) == 1
 
+        # A standby stops at once on SIGTERM; the active one after its current job.
+        third = Daemon(config)
+        try:
+            third.wait_for("standby: another daemon is active")
+            third.signal(signal.SIGTERM)
+            assert third.wait() == 0
+            assert third.lines[-1].endswith("stopped")
+        finally:
+            third.close()
         second.signal(signal.SIGTERM)
         assert second.wait() == 0
         assert second.lines[-1].endswith("stopped")
+        assert claims(db)["evaluate"] == [(b, True)]
     finally:
         db.dispose()
         first.close()

@@ -20,17 +20,15 @@ D = 2023-07-05 (Asia/Ho_Chi_Minh). What it holds (`Scenario` has the ids):
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
-from compliance.audit import canonical_json
 from compliance.loading.rules import rules_revision
 from compliance.model.period import parse_period
 from compliance.model.task import Task, TaskChange, TaskChangeKind, TaskStatus
-from compliance.storage import auditlog
+from compliance.storage import auditlog, outbox
 from compliance.storage.auditlog import NewEntry
 from compliance.storage.db import Database
 from compliance.storage.runs import RunRecord, StateRow, insert_run, store_rule_revision, write_state
@@ -362,29 +360,31 @@ def populate(db: Database, deployment_dir: Path) -> Scenario:
         )
 
         def email(kind: str, day: dt.date, to: str, subject: str, task_ids: list[int], agency: str) -> int:
-            return int(
-                conn.execute(
-                    insert(notifications)
-                    .values(
-                        key=f"{kind}:{','.join(map(str, task_ids))}:{day.isoformat()}",
-                        kind=kind,
-                        due_on=day,
-                        to_addr=json.dumps([{"email": to, "name": ""}]),
-                        cc=json.dumps([]),
-                        subject=subject,
-                        body_text="…",
-                        body_html="<p>…</p>",
-                        task_ids=canonical_json(task_ids),
-                        agency=agency,
-                        status="sent",
-                        attempts=1,
-                        created_at=_at(day, 1),
-                        sent_at=_at(day, 1),
-                        provider_id=f"file-{kind}-{day.isoformat()}",
+            # Queued, claimed and marked sent as the notify pipeline does, at 08:00 local.
+            sent_at = dt.datetime.combine(day, dt.time(1), tzinfo=dt.UTC)
+            key = f"{kind}:{day.isoformat()}:{','.join(map(str, task_ids))}"
+            outbox.queue(
+                conn,
+                [
+                    outbox.NewNotification(
+                        key,
+                        kind,
+                        day,
+                        [{"email": to, "name": ""}],
+                        [],
+                        subject,
+                        "…",
+                        "<p>…</p>",
+                        task_ids,
+                        agency,
                     )
-                    .returning(notifications.c.id)
-                ).scalar_one()
+                ],
+                at=sent_at,
             )
+            nid = int(conn.execute(select(notifications.c.id).where(notifications.c.key == key)).scalar_one())
+            outbox.claim(conn, nid)
+            outbox.mark_sent(conn, nid, provider_id=f"<{key}@example.gov.vn>", at=sent_at)
+            return nid
 
         n1 = email(
             "task-opened",

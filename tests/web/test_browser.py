@@ -1,5 +1,7 @@
-"""End to end in a real headless Chromium: `compliance serve` as a subprocess, signed in, a head's link,
-an acknowledgement that the pages then show. Screenshots go to var/screenshots/ (printed at the end).
+"""End to end in a real headless Chromium on the shipped example deployment, played through the real
+pipeline (`run --once` month by month): `compliance serve` as a subprocess, the office signs in and
+filters the matrix, a head follows their personal link and acknowledges a task, the pages then show it.
+Screenshots go to var/screenshots/ (printed at the end, listed in INDEX.txt).
 
 Needs Debian's chromium (`apt-get install -y chromium`, /usr/bin/chromium) and the playwright package
 (a dev extra); Playwright drives the system browser: `playwright install` is never run.
@@ -7,23 +9,24 @@ Needs Debian's chromium (`apt-get install -y chromium`, /usr/bin/chromium) and t
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from compliance.signing import head_path
-from compliance.storage.db import open_database
 from tests.conftest import REPO, Cli
-from tests.support.deployment import write_deployment
-from tests.support.web_data import D, Scenario, populate
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -49,17 +52,57 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# The README's main job, month by month: (snapshot dropped into the inbox, the day `run --once` runs).
+PLAY = [
+    ("2023-01.csv", "2023-02-06"),
+    ("2023-02.csv", "2023-03-06"),
+    ("2023-03.csv", "2023-04-05"),
+    ("2023-04.csv", "2023-05-05"),
+    ("2023-04-revised.csv", "2023-05-11"),
+    ("2023-05.csv", "2023-06-05"),
+    ("2023-06.csv", "2023-07-05"),
+]
+TODAY = "2023-07-05"
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    id: int
+    agency: str
+    agency_name: str
+    head_email: str
+
+
 class Server:
-    def __init__(self, base: str, proc: subprocess.Popen[str], scenario: Scenario, log: Path) -> None:
-        self.base, self.proc, self.s, self.log = base, proc, scenario, log
+    def __init__(self, base: str, task: OpenTask) -> None:
+        self.base, self.task = base, task
+
+
+def _example(tmp_path: Path, cli: Cli) -> OpenTask:
+    """The shipped example deployment, played through the real pipeline up to TODAY."""
+    for name in ("config.toml", "rules", "notifications"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name)
+        else:
+            shutil.copy(source, tmp_path / name)
+    inbox = tmp_path / "data" / "inbox"
+    inbox.mkdir(parents=True)
+    for snapshot, day in PLAY:
+        shutil.copy(REPO / "examples" / "snapshots" / snapshot, inbox / snapshot)
+        ran = cli("run", "--once", "--at", day, timeout=300)
+        assert ran.returncode == 0, ran.stderr
+    listed = cli("tasks", "list", "--status", "open", "--json")
+    assert listed.returncode == 0, listed.stderr
+    task = json.loads(listed.stdout)[0]
+    with (tmp_path / "rules" / "agencies.csv").open(encoding="utf-8-sig", newline="") as f:
+        agency = next(row for row in csv.DictReader(f) if row["id"] == task["agency"])
+    return OpenTask(int(task["id"]), agency["id"], agency["name"], agency["head_email"])
 
 
 @pytest.fixture
 def server(tmp_path: Path, cli: Cli) -> Iterator[Server]:
-    config = write_deployment(tmp_path)
-    db = open_database("sqlite:///var/compliance.db", base_dir=tmp_path)
-    scenario = populate(db, tmp_path)
-    db.dispose()
+    task = _example(tmp_path, cli)
     added = cli(
         "users", "add", "--role", "office", "--password-stdin", OFFICE[0], input_text=OFFICE[1] + "\n"
     )
@@ -69,18 +112,7 @@ def server(tmp_path: Path, cli: Cli) -> Iterator[Server]:
     env = {**cli.env, "COMPLIANCE_WEB_SECRET": SECRET}
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "compliance",
-                "--config",
-                str(config),
-                "serve",
-                "--port",
-                str(port),
-                "--at",
-                D.isoformat(),
-            ],
+            [sys.executable, "-m", "compliance", "serve", "--port", str(port), "--at", TODAY],
             cwd=tmp_path,
             env=env,
             stdout=out,
@@ -100,7 +132,7 @@ def server(tmp_path: Path, cli: Cli) -> Iterator[Server]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"compliance serve did not start:\n{log.read_text()}")
             time.sleep(0.2)
-        yield Server(base, proc, scenario, log)
+        yield Server(base, task)
     finally:
         proc.terminate()
         try:
@@ -124,10 +156,11 @@ def test_sign_in_matrix_head_link_and_acknowledge(server: Server) -> None:
         page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
         shots.append((path, what))
 
+    task = server.task
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            # The office: sign in, land on the matrix.
+            # The office: sign in, land on the matrix, filter it.
             office = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
             page = office.new_page()
             page.goto(server.base + "/")
@@ -136,38 +169,39 @@ def test_sign_in_matrix_head_link_and_acknowledge(server: Server) -> None:
             page.fill("#password", OFFICE[1])
             page.click("button[type=submit]")
             expect(page.locator("h1")).to_have_text("Bảng tổng hợp kết quả đánh giá")
-            so_a = page.locator("tr", has=page.locator("th", has_text="Sở A"))
-            expect(so_a.locator("td.o-fail").first).to_contain_text("20%")
-            expect(page.locator("td.o-pass", has_text="31,25%")).to_have_count(1)
+            expect(page.locator("th[scope=row]", has_text="Sở Tài nguyên và Môi trường")).to_have_count(1)
+            # the open task's cell is coloured as a failure and links to it
+            expect(page.locator(f"td.o-fail a[href='/tasks/{task.id}']")).to_have_count(1)
             shot(
-                page, "01-overview-office.png", "the compliance matrix as the office sees it after signing in"
+                page,
+                "01-overview-office.png",
+                "the example's compliance matrix on 05/07/2023, signed in as the office",
             )
             page.select_option("select[name=level]", "district")
             page.click("form.filters button[type=submit]")
-            expect(page.locator("th[scope=row]")).to_have_count(1)
-            expect(page.locator("th[scope=row]")).to_have_text("UBND huyện X")
-            shot(page, "02-overview-filtered.png", "the matrix filtered to district level")
+            expect(page.locator("th[scope=row]")).to_have_count(11)
+            expect(page.locator("th[scope=row]", has_text="Sở Nội vụ")).to_have_count(0)
+            shot(page, "02-overview-districts.png", "the matrix filtered to the 11 district-level units")
 
-            # The head of Sở A: the personal link from an email, no password.
+            # The agency head: the personal link their emails carry, no password, on a phone.
             link = server.base + head_path(
-                "so-a", "giamdoc.soa@example.gov.vn", expires_on=D + dt.timedelta(days=30), secret=SECRET
+                task.agency, task.head_email, expires_on=dt.date(2023, 8, 4), secret=SECRET
             )
             head = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN", is_mobile=True)
             hpage = head.new_page()
             hpage.goto(link)
-            expect(hpage).to_have_url(server.base + "/agencies/so-a")
-            expect(hpage.locator("h1")).to_have_text("Sở A")
+            expect(hpage).to_have_url(server.base + f"/agencies/{task.agency}")
+            expect(hpage.locator("h1")).to_have_text(task.agency_name)
             shot(
                 hpage,
                 "03-head-agency-phone.png",
-                "Sở A's action list on a phone, opened from the head's link",
+                "the agency's action list on a phone, opened from its head's link",
             )
-            hpage.click(f"a[href='/tasks/{server.s.overdue}'] >> nth=0")
+            hpage.click(f"a[href='/tasks/{task.id}'] >> nth=0")
             expect(hpage.locator(".status-open")).to_contain_text("Chưa xác nhận tiếp nhận")
-            shot(
-                hpage, "04-task-before-ack.png", "the overdue task with its timeline and the acknowledge form"
-            )
-            hpage.fill("#note", "Đã giao Phòng Hành chính triển khai thu phí trực tuyến")
+            expect(hpage.locator(".explain")).to_contain_text(f"Nhiệm vụ số {task.id}")
+            shot(hpage, "04-task-before-ack.png", "the task: explanation, timeline and the acknowledge form")
+            hpage.fill("#note", "Đã giao bộ phận chuyên môn khắc phục trong tháng 7")
             hpage.click("text=Xác nhận đã tiếp nhận nhiệm vụ")
             expect(hpage.locator("p.notice.ok")).to_have_text(
                 "Đã ghi nhận xác nhận tiếp nhận nhiệm vụ. Trân trọng cảm ơn."
@@ -181,12 +215,13 @@ def test_sign_in_matrix_head_link_and_acknowledge(server: Server) -> None:
             expect(hpage.locator("h1")).to_have_text("Không có quyền truy cập")
 
             # The office sees the change: the task's status, and the log entry in a chain that verifies.
-            page.goto(server.base + "/agencies/so-a")
-            row = page.locator("tr", has=page.locator(f"a[href='/tasks/{server.s.overdue}']")).first
+            page.goto(server.base + f"/agencies/{task.agency}")
+            row = page.locator("tr", has=page.locator(f"a[href='/tasks/{task.id}']")).first
             expect(row).to_contain_text("Đã xác nhận tiếp nhận")
             page.goto(server.base + "/audit?kind=task-acknowledged")
             expect(page.locator(".verify")).to_contain_text("Nhật ký nguyên vẹn")
-            expect(page.locator("table.audit tbody tr").first).to_contain_text("so-a")
+            expect(page.locator("table.audit tbody tr")).to_have_count(1)
+            expect(page.locator("table.audit tbody tr").first).to_contain_text(task.agency)
             shot(
                 page,
                 "06-audit-acknowledged.png",

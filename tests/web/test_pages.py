@@ -71,7 +71,9 @@ def test_agency_page_lists_tasks_overdue_first_then_by_due_date(web: Web) -> Non
     assert "<h1>Sở A</h1>" in html
     assert "Người đứng đầu: Trần Thị An, Giám đốc Sở A" in html
     action_list = html.split("Danh sách nhiệm vụ cần xử lý")[1].split("Kết quả đánh giá hiện tại")[0]
-    ids = [int(i) for i in re.findall(r'<td><a href="/tasks/(\d+)">\d+</a></td>', action_list)]
+    ids = [
+        int(i) for i in re.findall(r'<td data-label="Số"><a href="/tasks/(\d+)">\d+</a></td>', action_list)
+    ]
     assert ids == [web.s.overdue, web.s.db_land, web.s.par]
     assert '31/05/2023 <strong class="overdue">Quá hạn 35 ngày</strong>' in action_list
     assert "25% / chỉ tiêu ≥ 30%" in action_list
@@ -176,7 +178,7 @@ def test_audit_page_shows_the_log_verify_result_and_head(web: Web) -> None:
     assert f"<strong>Nhật ký nguyên vẹn</strong>: {head.seq} bản ghi" in html
     assert f'Mã băm đầu chuỗi (bản ghi số {head.seq}): <code class="hash">{head.hash}</code>' in html
     assert f"{head.seq} bản ghi phù hợp" in html
-    seqs = [int(s) for s in re.findall(r"<tr>\s*<td>(\d+)</td>", html)]
+    seqs = [int(s) for s in re.findall(r"<tr>\s*<td data-label=\"Số\">(\d+)</td>", html)]
     assert seqs == list(range(head.seq, 0, -1))
 
 
@@ -198,7 +200,7 @@ def test_audit_page_filters_as_audit_list(web: Web) -> None:
 def test_audit_page_pages_back_through_older_entries(web: Web) -> None:
     client = web.signed_in(AUDITOR)
     html = client.get("/audit?before=5").text
-    assert [int(s) for s in re.findall(r"<tr>\s*<td>(\d+)</td>", html)] == [4, 3, 2, 1]
+    assert [int(s) for s in re.findall(r"<tr>\s*<td data-label=\"Số\">(\d+)</td>", html)] == [4, 3, 2, 1]
     assert "đang xem các bản ghi cũ hơn" in html
 
 
@@ -245,7 +247,7 @@ def test_rules_page_shows_rules_in_force_and_revisions(web: Web) -> None:
         f'<a href="/rules/revisions/{web.s.revision}"><code>{web.s.revision[:16]}</code></a> (phiên bản được dùng'
         in html
     )
-    assert "<td>≥ 30%</td>" in html
+    assert '<td data-label="Mức yêu cầu">≥ 30%</td>' in html
     assert "từ 01/01/2023: ≥ 50%; từ 01/07/2023: ≥ 60%" in html
     assert "built trước hết ngày 31/03/2023; connected trước hết ngày 30/06/2023" in html
     assert "cấp: Sở, ban, ngành, Cấp huyện" in html
@@ -256,7 +258,7 @@ def test_rules_page_shows_rules_in_force_and_revisions(web: Web) -> None:
 
 def test_an_earlier_revision_shows_its_rule_text(web: Web) -> None:
     html = web.signed_in(AUDITOR).get(f"/rules/revisions/{web.s.old_revision}").text
-    assert "<td>≥ 25%</td>" in html
+    assert '<td data-label="Mức yêu cầu">≥ 25%</td>' in html
     assert "target: {op: &#34;&gt;=&#34;, value: &#34;25%&#34;}" in html
     assert "Đây là phiên bản đang áp dụng." not in html
 
@@ -275,3 +277,24 @@ def test_pages_carry_security_headers_and_no_script(web: Web) -> None:
     css = client.get("/static/site.css")
     assert css.status_code == 200 and "@media (max-width: 640px)" in css.text
     assert "http" not in css.text  # nothing loaded from the internet
+
+
+def test_a_verification_is_shown_with_its_time_and_can_be_redone(web: Web) -> None:
+    client = web.signed_in(AUDITOR)
+    assert "<strong>Nhật ký nguyên vẹn</strong>" in client.get("/audit").text
+    with web.db.begin() as conn:
+        conn.execute(update(audit_log).where(audit_log.c.seq == 3).values(data='{"file":"khac.csv"}'))
+    remembered = client.get("/audit").text
+    assert "Kiểm tra lúc 05/07/2023 12:00." in remembered
+    again = client.get("/audit?verify=now").text
+    assert "<strong>Phát hiện sai lệch tại bản ghi số 3</strong>" in again
+
+
+def test_a_half_saved_directory_keeps_the_last_good_one(web: Web) -> None:
+    client = web.signed_in(OFFICE)
+    assert "<h1>Sở A</h1>" in client.get("/agencies/so-a").text
+    csv_path = web.config.agencies_file
+    csv_path.write_text(
+        csv_path.read_text(encoding="utf-8") + "bad row without enough cells\n", encoding="utf-8"
+    )
+    assert "<h1>Sở A</h1>" in client.get("/agencies/so-a").text

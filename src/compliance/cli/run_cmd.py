@@ -23,6 +23,7 @@ def _setup_logging() -> None:
     root.setLevel(logging.INFO)
     # APScheduler's INFO lines repeat ours ("Running job …"); keep its warnings (missed or skipped runs).
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # schema migrations at start
 
 
 def _vn_date(day: dt.date) -> str:
@@ -99,11 +100,9 @@ def run(app: AppContext, once: bool, at: dt.datetime | None, as_json: bool, poll
             raise click.UsageError("--json needs --once")
         from compliance.scheduler import run_daemon
 
-        config = app.config  # invalid config: the usual located errors, exit 1
+        _ = app.config  # an invalid config.toml: every located error, exit 1, before any logging starts
         _setup_logging()
-        code = run_daemon(app.config_path, poll_s=poll_s)
-        del config
-        raise click.exceptions.Exit(code)
+        raise click.exceptions.Exit(run_daemon(app.config_path, poll_s=poll_s))
 
     from compliance.pipeline.run import run_once
 

@@ -18,6 +18,7 @@ pass/fail. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gc
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -123,6 +124,7 @@ class _Plan:
         "id",
         "indicator",
         "milestone",
+        "missing_is_violation",
         "ratio",
         "resolve",
         "rollup",
@@ -139,6 +141,7 @@ class _Plan:
         self.ratio = indicator.kind == "ratio"
         self.rollup = rule.rollup and self.ratio  # rollup on another kind is a rule-file error (check)
         self.resolve = rule.resolve is not None
+        self.missing_is_violation = rule.missing_is_violation
         self.stale_before = (
             on - dt.timedelta(days=rule.max_age_days) if rule.max_age_days is not None else None
         )
@@ -242,10 +245,11 @@ def _evaluate(
     for rule_id in sorted(rulebook.rules):
         rule = rulebook.rules[rule_id]
         plan = _Plan(rule, rulebook.indicators[rule.indicator], on)
-        indicator_id = plan.indicator.id
+        indicator_id, rollup = plan.indicator.id, plan.rollup
+        points_of, latest_of = index.points, index.latest
         for agency in _scope(rule, directory, on, agencies_in_scope):
-            points = index.points(indicator_id, agency, plan.rollup)
-            latest = index.latest(points)
+            points = points_of(indicator_id, agency, rollup)
+            latest = latest_of(points)
             if plan.milestone:
                 status = latest.status if latest is not None else None
                 ask: Ask = ("m", rule_id, on, stage_rank(plan.indicator, status), None, None)
@@ -333,6 +337,27 @@ def _evaluate(
 
 
 _OUTCOMES = {str(o): o for o in Outcome}
+# Enum members bound once: looking them up on the class costs more than the rest of a comparison.
+_PASS, _FAIL, _STALE, _NOT_APPLICABLE = Outcome.PASS, Outcome.FAIL, Outcome.STALE, Outcome.NOT_APPLICABLE
+_EVALUATION_FIELDS = (
+    "rule",
+    "agency",
+    "outcome",
+    "period",
+    "value",
+    "target",
+    "numerator",
+    "denominator",
+    "streak",
+    "failing",
+    "meets_resolve",
+    "rows",
+    "inputs",
+)
+if tuple(f.name for f in dataclasses.fields(Evaluation)) != _EVALUATION_FIELDS:  # pragma: no cover
+    raise ImportError(
+        "compliance.model.evaluation.Evaluation changed its fields: update engine.core._threshold"
+    )
 
 
 def _row_input(row: SnapshotRow) -> dict[str, Any]:
@@ -359,7 +384,7 @@ def _no_data(plan: _Plan, agency: str) -> Evaluation:
         rule=plan.id,
         agency=agency,
         outcome=Outcome.NO_DATA,
-        failing=plan.rule.missing_is_violation,
+        failing=plan.missing_is_violation,
         inputs=inputs,
     )
 
@@ -375,8 +400,9 @@ def _threshold(
     resolve: str | None = None,
 ) -> Evaluation:
     inputs = dict(plan.base)
+    period = latest.period
     if plan.rollup:
-        rows = index.contributing(plan.indicator.id, agency, latest.period.end_on)
+        rows = index.contributing(plan.indicator.id, agency, period.end_on)
         inputs["rows"] = [_row_input(r) for r in rows]
         inputs["rollup_agencies"] = [r.agency for r in rows]
         row_ids = tuple(sorted(r.row_id for r in rows))
@@ -384,17 +410,17 @@ def _threshold(
         assert isinstance(latest, SnapshotRow)
         inputs["rows"] = [_row_input(latest)]
         row_ids = (latest.row_id,)
-    target, target_float = plan.target(latest.period.end_on)
-    if (outcome is Outcome.NOT_APPLICABLE) != (target is None) and outcome is not Outcome.STALE:
+    target, target_float = plan.target(period.end_on)
+    if (outcome is _NOT_APPLICABLE) != (target is None) and outcome is not _STALE:
         raise EngineError(f"rule '{plan.id}', {agency}: the verdict {outcome} contradicts the ramp")
     inputs["target"] = None if target is None else str(target)
+    count = 0
     if streak:
-        inputs["streak"] = len(streak)
+        count = len(streak)
         inputs["streak_periods"] = streak
         if skipped:
             inputs["skipped_periods"] = skipped
-    else:
-        inputs["streak"] = 0
+    inputs["streak"] = count
     numerator = denominator = None
     value: float | None
     if plan.ratio:
@@ -402,29 +428,30 @@ def _threshold(
         value = numerator / denominator if numerator is not None and denominator else None
     else:
         value = float(latest.value) if latest.value is not None else None
-    decisive = outcome is Outcome.PASS or outcome is Outcome.FAIL
-    if not decisive:
+    if outcome is not _PASS and outcome is not _FAIL:
         meets_resolve = False
     elif plan.resolve:
         if resolve is None:
             raise EngineError(f"rule '{plan.id}', {agency}: no verdict on the resolve condition")
         meets_resolve = resolve == MET
     else:
-        meets_resolve = outcome is Outcome.PASS
+        meets_resolve = outcome is _PASS
+    failing = outcome is _FAIL or (plan.missing_is_violation and outcome is _STALE)
+    # Positional (faster by half for 400,000 of them); the field order is checked at import.
     return Evaluation(
-        rule=plan.id,
-        agency=agency,
-        outcome=outcome,
-        period=latest.period.label,
-        value=value,
-        target=target_float,
-        numerator=numerator,
-        denominator=denominator,
-        streak=len(streak) if streak else 0,
-        failing=outcome is Outcome.FAIL or (plan.rule.missing_is_violation and outcome is Outcome.STALE),
-        meets_resolve=meets_resolve,
-        rows=row_ids,
-        inputs=inputs,
+        plan.id,
+        agency,
+        outcome,
+        period.label,
+        value,
+        target_float,
+        numerator,
+        denominator,
+        count,
+        failing,
+        meets_resolve,
+        row_ids,
+        inputs,
     )
 
 

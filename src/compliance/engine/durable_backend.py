@@ -86,7 +86,7 @@ def _load() -> None:
     if sys.version_info >= (3, 13):
         raise ComplianceError(
             "the durable engine needs durable-rules 2.0.28, which cannot run on Python "
-            f"{sys.version_info.major}.{sys.version_info.minor} (3.13 removed a C API it uses): "
+            f"{sys.version_info[0]}.{sys.version_info[1]} (3.13 removed a C API it uses): "
             'set [engine] backend = "python" in config.toml'
         )
     try:
@@ -104,6 +104,7 @@ def _host() -> Any:
     """The one Host of this process (call under _LOCK)."""
     global _HOST
     if _HOST is None:
+        _load()
         from durable import engine
 
         class _EngineHost(engine.Host):  # type: ignore[misc]

@@ -125,7 +125,10 @@ class SeriesIndex:
                 out.append(row)
         return out
 
-    def _rollup(self, indicator: str, agency: str) -> dict[dt.date, RolledPoint]:
+    def _rollup(self, indicator: str, agency: str) -> Series:
+        if not self._directory.children.get(agency):
+            # A unit without descendants rolls up to its own rows: no need to copy them.
+            return self._series.get((indicator, agency), _NO_ROWS)
         cached = self._rolled_points.get((indicator, agency))
         if cached is None:
             sums = self._sums(indicator, agency)

@@ -40,11 +40,13 @@ _WORD = {"month": "month", "quarter": "quarter", "half": "half-year", "year": "y
 
 @dataclass(frozen=True)
 class ParsedSnapshot:
-    """A valid snapshot file: its display name, the sha256 of its bytes, and its rows in file order."""
+    """A valid snapshot file: its display name, the sha256 of its bytes, its rows in file order, and the
+    spreadsheet row number of each (stored, so a figure can be traced back to its line)."""
 
     name: str
     sha256: str
     rows: list[SnapshotRow]
+    row_numbers: list[int] = field(default_factory=list)
 
     @property
     def periods(self) -> list[str]:
@@ -79,15 +81,17 @@ def parse_snapshot(
     sha256 = hashlib.sha256(table.raw).hexdigest()
     checker = _RowChecker(name, rulebook, directory)
     rows: list[SnapshotRow] = []
+    numbers: list[int] = []
     for number, cells in table.rows:
         row = checker.check(number, cells)
         if row is not None:
             rows.append(row)
+            numbers.append(number)
     if not table.rows:
         checker.problems.append(Problem(SourceLocation(name), "", "the file has no rows below the header"))
     if checker.problems:
         raise SnapshotRejected(checker.problems, name=name, sha256=sha256)
-    return ParsedSnapshot(name, sha256, rows)
+    return ParsedSnapshot(name, sha256, rows, numbers)
 
 
 @dataclass
@@ -119,7 +123,9 @@ class _RowChecker:
         if not agency:
             self._add(n, "agency", "required")
         elif agency not in self.directory:
-            self._add(n, "agency", f"unknown agency '{agency}'", did_you_mean(agency, self.directory.agencies))
+            self._add(
+                n, "agency", f"unknown agency '{agency}'", did_you_mean(agency, self.directory.agencies)
+            )
         indicator_id = c["indicator"]
         indicator: Indicator | None = None
         if not indicator_id:
@@ -157,14 +163,18 @@ class _RowChecker:
                 numerator = self._count(n, "numerator", c["numerator"])
                 denominator = self._count(n, "denominator", c["denominator"])
                 if numerator is not None and denominator is not None and numerator > denominator:
-                    self._add(n, "numerator", f"numerator {numerator} is greater than denominator {denominator}")
+                    self._add(
+                        n, "numerator", f"numerator {numerator} is greater than denominator {denominator}"
+                    )
                 self._empty(n, c, ("value", "status"), "a ratio indicator (it has numerator and denominator)")
             elif indicator.kind == "value":
                 value = self._value(n, c["value"])
                 self._empty(n, c, ("numerator", "denominator", "status"), "a value indicator (it has value)")
             else:
                 status = self._status(n, c["status"], indicator)
-                self._empty(n, c, ("numerator", "denominator", "value"), "a milestone indicator (it has status)")
+                self._empty(
+                    n, c, ("numerator", "denominator", "value"), "a milestone indicator (it has status)"
+                )
         as_of = self._as_of(n, c["as_of"], period)
         if len(self.problems) > before or period is None or indicator is None or as_of is None:
             return None
@@ -210,7 +220,10 @@ class _RowChecker:
             return Decimal(text)
         if _COMMA_NUMBER.match(text):
             self._add(
-                n, "value", f"'{text}' has a decimal comma", f"write it with a decimal point: {text.replace(',', '.')}"
+                n,
+                "value",
+                f"'{text}' has a decimal comma",
+                f"write it with a decimal point: {text.replace(',', '.')}",
             )
             return None
         self._add(n, "value", f"'{text}' is not a number (e.g. 82.58)")
@@ -249,6 +262,10 @@ class _RowChecker:
             self._add(n, "as_of", f"'{text}' is not a date: write it as YYYY-MM-DD (e.g. 2023-07-05)")
             return None
         if period is not None and day < period.start_on:
-            self._add(n, "as_of", f"{text} is before the period {period.label} begins ({period.start_on.isoformat()})")
+            self._add(
+                n,
+                "as_of",
+                f"{text} is before the period {period.label} begins ({period.start_on.isoformat()})",
+            )
             return None
         return day

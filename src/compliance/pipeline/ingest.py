@@ -141,12 +141,13 @@ def _ingest_one(db: Database, deployment: Deployment, path: Path, *, clock: Cloc
         moved = _move(path, inbox / PROCESSED)
         return FileOutcome(path.name, sha, stored, "duplicate", moved_to=str(moved.relative_to(inbox)))
     at = format_at(clock.now())
+    shown = display_path(path)
     try:
-        parsed = parse_snapshot(path, deployment.rulebook, deployment.directory, display_path(path))
+        parsed = parse_snapshot(path, deployment.rulebook, deployment.directory, shown)
     except InputError as exc:
         errors = tuple(str(p) for p in exc.problems)
         with db.begin() as conn:
-            record_rejection(conn, path.name, sha, list(errors), at=at)
+            record_rejection(conn, shown, sha, list(errors), at=at)
         faults.point("ingest.after-commit")
         moved = _move(path, inbox / REJECTED, errors)
         return FileOutcome(path.name, sha, 0, "rejected", errors, str(moved.relative_to(inbox)))

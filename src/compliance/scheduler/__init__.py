@@ -146,8 +146,8 @@ def run_scheduled(
     if not claim_job(db, job, key, holder, now=now, take_over=take_over_key == key):
         log.info("%s %s: already run (claimed in job_runs), skipped", job, key)
         return JobOutcome(job, key, ran=False)
-    faults.point(f"job.{job}")
     log.info("%s %s: started", job, key)
+    faults.point(f"job.{job}")
     summary = run_job(job, config, db, clock=clock, settle_s=settle_s)
     finish_job(db, job, key, holder, now=clock.now())
     log.info("%s %s: done %s", job, key, summary)

@@ -10,10 +10,11 @@ Developers add a revision with `python -m compliance.storage.migrate revision "w
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -27,7 +28,14 @@ from compliance.storage import schema
 if TYPE_CHECKING:
     from compliance.storage.db import Database
 
-__all__ = ["MIGRATIONS_DIR", "alembic_config", "head_revision", "revision", "upgrade"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "alembic_config",
+    "compare_server_default",
+    "head_revision",
+    "revision",
+    "upgrade",
+]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Revision files are `r0002_add_x.py` (valid module names, so mypy and ruff read them like any module).
@@ -56,6 +64,33 @@ def head_revision() -> str:
             raise RuntimeError(f"no migrations found in {MIGRATIONS_DIR}")
         _head_cache = head
     return _head_cache
+
+
+def _bare_default(text: str | None) -> str:
+    """'0', ('0'), 0, '0'::integer -> 0: a default as written, without quoting and casts."""
+    bare = (text or "").strip()
+    bare = re.sub(r"::[\w ]+$", "", bare)
+    while len(bare) >= 2 and bare[0] + bare[-1] in ("()", "''"):
+        bare = bare[1:-1]
+    return bare
+
+
+def compare_server_default(
+    _context: Any,
+    _inspected_column: Any,
+    _metadata_column: Any,
+    inspected_default: str | None,
+    _metadata_default: Any,
+    rendered_metadata_default: str | None,
+) -> bool | None:
+    """Alembic's default comparison, except that equal literals differently quoted are equal.
+
+    SQLite reflects `DEFAULT ''` as "''", which Alembic reports as a change on every autogenerate.
+    """
+    if inspected_default is not None and rendered_metadata_default is not None:
+        if _bare_default(inspected_default) == _bare_default(rendered_metadata_default):
+            return False
+    return None
 
 
 def _current_revision(conn: Connection) -> str | None:

@@ -67,7 +67,17 @@ snapshot_rows = Table(
     Column("value", Text, nullable=True),  # exact decimal text
     Column("status", String(100), nullable=True),
 )
-Index("ix_snapshot_rows_key", snapshot_rows.c.indicator, snapshot_rows.c.agency, snapshot_rows.c.period_end)
+# Covers storage.snapshots.effective_rows: "is there a newer row for this key at D?" is answered from the
+# index alone (id last: at equal as_of the later-ingested row wins).
+Index(
+    "ix_snapshot_rows_key",
+    snapshot_rows.c.indicator,
+    snapshot_rows.c.agency,
+    snapshot_rows.c.period_end,
+    snapshot_rows.c.period,
+    snapshot_rows.c.as_of,
+    snapshot_rows.c.id,
+)
 Index("ix_snapshot_rows_as_of", snapshot_rows.c.as_of)
 
 rule_revisions = Table(
@@ -244,4 +254,3 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("created_at", String(40), nullable=False),
 )
-

@@ -353,16 +353,25 @@ class TimelineItem:
 
 
 def _event_detail(kind: str, data: dict[str, Any], value_kind: str | None) -> str:
+    """One line of a task's history in words: the figures it carried, who, why."""
+    # task-updated carries {"from": {...}, "to": {...}}: the new state is what the reader wants.
+    now = data["to"] if isinstance(data.get("to"), dict) else data
     bits: list[str] = []
-    period = data.get("period") or data.get("last_period")
+    period = now.get("last_period") if now is not data else (data.get("period") or data.get("last_period"))
     if isinstance(period, str):
         bits.append(f"kỳ {fmt.fmt_period(period)}")
-    if data.get("value") is not None and isinstance(data.get("value"), int | float | str):
-        bits.append(f"giá trị {fmt.fmt_value(data['value'], value_kind)}")
-    if data.get("target") is not None and isinstance(data.get("target"), int | float | str):
-        bits.append(f"chỉ tiêu {fmt.fmt_value(data['target'], value_kind)}")
+    if isinstance(data.get("outcome"), str):
+        bits.append(fmt.OUTCOME_LABELS.get(data["outcome"], data["outcome"]).lower())
+    if isinstance(now.get("value"), int | float | str):
+        bits.append(f"giá trị {fmt.fmt_value(now['value'], value_kind)}")
+    if isinstance(now.get("target"), int | float | str):
+        bits.append(f"chỉ tiêu {fmt.fmt_value(now['target'], value_kind)}")
+    if isinstance(now.get("streak"), int) and now["streak"] > 0 and kind != "task-resolved":
+        bits.append(f"{now['streak']} kỳ không đạt liên tiếp")
     if isinstance(data.get("due_on"), str):
         bits.append(f"thời hạn {fmt.fmt_date(data['due_on'])}")
+    if kind == "task-escalated" and isinstance(data.get("to"), str):
+        bits.append(f"gửi {data['to']}")
     if isinstance(data.get("by"), str):
         bits.append(f"người thực hiện {data['by']}")
     if isinstance(data.get("note"), str) and data["note"]:
@@ -370,7 +379,7 @@ def _event_detail(kind: str, data: dict[str, Any], value_kind: str | None) -> st
     if isinstance(data.get("reason"), str):
         bits.append(f"lý do: {data['reason']}")
     if isinstance(data.get("until"), str):
-        bits.append(f"đến ngày {fmt.fmt_date(data['until'])}")
+        bits.append(f"đến hết ngày {fmt.fmt_date(data['until'])}")
     return "; ".join(bits)
 
 

@@ -92,6 +92,21 @@ def _summary(entry: AuditEntry) -> str:
         name = d.get("file") or d.get("name")
         rows = d.get("rows")
         return f"{name or ''}" + (f" ({fmt.fmt_number(rows)} dòng)" if isinstance(rows, int) else "")
+    if entry.kind == "evaluation":
+        inputs = d.get("inputs")
+        kind = (
+            inputs.get("kind") if isinstance(inputs, dict) and isinstance(inputs.get("kind"), str) else None
+        )
+        bits = []
+        if d.get("value") is not None:
+            bits.append(f"giá trị {fmt.fmt_value(d['value'], kind)}")
+        if d.get("target") is not None:
+            bits.append(f"chỉ tiêu {fmt.fmt_value(d['target'], kind)}")
+        if isinstance(d.get("streak"), int) and d["streak"]:
+            bits.append(f"{d['streak']} kỳ không đạt liên tiếp")
+        return "; ".join(bits)
+    if entry.kind in ("rules-loaded", "rules-rejected") and isinstance(d.get("files"), dict):
+        return "Tệp: " + ", ".join(sorted(d["files"]))
     if entry.kind.startswith("task-") and "task_id" in d:
         return f"Nhiệm vụ số {d['task_id']}"
     if entry.kind.startswith("notification-"):
@@ -110,7 +125,7 @@ def audit_view(request: Request) -> Response:
         entries, total = audit_page(conn, f, tz=site.tz, before=before, limit=PAGE_ENTRIES)
         head_seq, head_hash = auditlog.head(conn)
         runs = run_ids(conn)
-    verified = site.verify()
+    verified = site.verify(force=request.query_params.get("verify") == "now")
     args = f.query_args()
     older = (
         "/audit?" + urlencode({**args, "before": entries[-1].seq})

@@ -18,6 +18,7 @@ from starlette.templating import Jinja2Templates
 
 from compliance.audit import ChainBreak
 from compliance.clock import Clock
+from compliance.errors import InputError
 from compliance.loading.agencies import load_agencies
 from compliance.loading.yamlpos import YamlSyntaxError, load_yaml
 from compliance.model.agency import AgencyDirectory
@@ -50,11 +51,15 @@ class Forbidden(Exception):
         self.message = message
 
 
+VERIFY_FOR = 300  # seconds a verification result is shown before the chain is walked again
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     count: int
     head_hash: str
     broken: ChainBreak | None
+    checked_at: dt.datetime
 
 
 def rulebook_from_files(files: dict[str, str], revision: str) -> Rulebook:
@@ -122,7 +127,14 @@ class Site:
         with self._lock:
             if self._directory is not None and self._directory[0] == key:
                 return self._directory[1]
-        directory = load_agencies(path)
+        try:
+            directory = load_agencies(path)
+        except InputError:
+            # The office is editing the file and saved it half-done: keep the last good directory,
+            # as the daemon keeps the last valid rules; `compliance check` names the errors.
+            if self._directory is not None:
+                return self._directory[1]
+            raise
         with self._lock:
             self._directory = (key, directory)
         return directory
@@ -154,17 +166,25 @@ class Site:
             self._rulebooks[revision] = book
         return book
 
-    def verify(self) -> VerifyResult:
-        """`audit verify`, remembered for as long as the head does not move (a long chain takes seconds)."""
+    def verify(self, *, force: bool = False) -> VerifyResult:
+        """`audit verify`, remembered for VERIFY_FOR seconds while the head does not move (a long chain
+        takes seconds to walk); `force` walks it again now. The page shows when it was checked."""
         with self.db.read() as conn:
             head = auditlog.head(conn)
+        now = self.clock.now()
         with self._lock:
-            if self._verified is not None and self._verified[0] == head:
-                return self._verified[1]
+            cached = self._verified
+        if (
+            not force
+            and cached is not None
+            and cached[0] == head
+            and 0 <= (now - cached[1].checked_at).total_seconds() < VERIFY_FOR
+        ):
+            return cached[1]
         with self.db.snapshot() as conn:
             count, head_hash, broken = auditlog.verify(conn)
-        result = VerifyResult(count, head_hash, broken)
-        if broken is None:  # a broken chain is checked again on every visit
+        result = VerifyResult(count, head_hash, broken, now)
+        if broken is None:  # a broken chain is walked again on every visit
             with self._lock:
                 self._verified = (head, result)
         return result

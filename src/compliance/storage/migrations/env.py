@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from compliance.storage.migrate import compare_server_default
 from compliance.storage.schema import metadata
 
 connection = context.config.attributes.get("connection")
@@ -19,7 +20,7 @@ context.configure(
     # SQLite cannot ALTER most things; batch mode copies the table instead.
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
-    compare_server_default=True,
+    compare_server_default=compare_server_default,
 )
 with context.begin_transaction():
     context.run_migrations()
