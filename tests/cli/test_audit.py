@@ -185,14 +185,11 @@ def test_list_filters(cli: Cli, logged: tuple[Database, list[AuditEntry]]) -> No
     def seqs(*args: str) -> list[object]:
         return [e["seq"] for e in _json(cli, *args)]
 
-    assert seqs("--rule", "online-payment-30", "--agency", "so-a") == [2, 4, 6]
+    # Each option is wired: in every call, each filter alone excludes an entry the others let through.
+    assert seqs("--rule", "online-payment-30", "--agency", "so-a", "--until", "2023-07-05") == [2, 4]
     assert seqs("--kind", "evaluation", "--run", "run-1") == [2, 3]
     assert seqs("--since", "2023-07-05", "--until", "2023-07-05") == [2, 3, 4]
-    assert seqs("--since", "2023-07-06") == [5, 6]
-    assert seqs("--until", "2023-07-04") == [1]
-    assert seqs("--limit", "2") == [5, 6]
     assert seqs("--agency", "so-a", "--limit", "2") == [5, 6]
-    assert seqs("--agency", "nobody") == []
 
 
 def test_list_as_csv_and_as_a_table(cli: Cli, logged: tuple[Database, list[AuditEntry]]) -> None:
@@ -242,7 +239,8 @@ def test_list_as_csv_and_as_a_table(cli: Cli, logged: tuple[Database, list[Audit
     assert lines[-1] == "3 mục nhật ký."
 
 
-def test_list_refuses_bad_options(cli: Cli, logged: tuple[Database, list[AuditEntry]]) -> None:
+def test_list_refuses_bad_options(cli: Cli, tmp_path: Path) -> None:
+    write_deployment(tmp_path)
     result = cli("audit", "list", "--kind", "evaluatoin")
     assert result.returncode == 2
     assert (

@@ -204,7 +204,7 @@ def test_the_integer_encoding_keeps_every_comparison_exact(
         compiled = compile_rule(
             rule(indicator=indicator.id, target={"op": op, "value": str(target)}), indicator, "x"
         )
-        keys = event_keys([ask], [0], compiled)
+        keys = event_keys([ask], compiled)
         posted = event(keys[0], 7)
         assert all(type(v) is int and abs(v) < MAX_INT for k, v in posted.items() if k != "ask")
         assert posted["ask"] == "t"
@@ -348,9 +348,19 @@ def test_classify_answers_every_kind_of_question_like_python() -> None:
     ]
     assert _classify({r.id: _Compiled(r, book) for r in (ramp, plan)}, asks) == expected
     compiled = {r.id: compile_rule(r, book.indicators[r.indicator], book.revision) for r in (ramp, plan)}
-    out = [""] * len(asks)
     with durable_backend._LOCK:
         host = durable_backend._host()
-        durable_backend._classify_rule(host, compiled["t1"], asks, list(range(6)), out)
-        durable_backend._classify_rule(host, compiled["m1"], asks, [6, 7, 8], out)
+        out = durable_backend._classify_rule(host, compiled["t1"], asks[:6])
+        out += durable_backend._classify_rule(host, compiled["m1"], asks[6:])
     assert out == expected
+
+
+def test_a_float_never_reaches_the_c_parser() -> None:
+    compiled = compile_rule(rule("guard"), PAY, "g" * 64)
+    with durable_backend._LOCK:
+        ruleset = durable_backend._install(durable_backend._host(), compiled)
+        for figure in (0.5, 1e-05, 2e16):
+            with pytest.raises(durable_backend.EngineError, match="refusing to post a non-integer number"):
+                durable_backend._post(
+                    ruleset, [{"id": 1, "ask": "t", "end": 20230630, "q": figure, "frac": 0}]
+                )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 
 import pytest
 
@@ -420,3 +421,15 @@ def test_evaluating_twice_gives_the_same_result(backend: EngineBackend) -> None:
     first = evaluate(backend, rules, rows, "2023-07-01")
     assert evaluate(backend, rules, rows, "2023-07-01") == first
     assert [e.streak for e in first] == [2, 2]
+
+
+def test_the_garbage_collector_is_left_as_it_was(backend: EngineBackend) -> None:
+    assert gc.isenabled()
+    one(backend, rule(), [ratio("a", "2023-06", 1, 100)], "2023-07-01")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        one(backend, rule(), [ratio("a", "2023-06", 1, 100)], "2023-07-01")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

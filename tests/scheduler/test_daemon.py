@@ -228,3 +228,36 @@ def test_catch_up_after_downtime_runs_each_job_once(tmp_path: Path) -> None:
     assert (again.ran, again.fire_key) == (False, "2023-02-06T07:00+07:00")
     assert run_count(db) == 1
     db.dispose()
+
+
+def test_a_lost_lock_stops_scheduling_and_goes_back_to_standby(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'compliance.db'}"
+    config_path = deployment(tmp_path, url)
+    stopping = threading.Event()
+    clock = FixedClock(dt.datetime(2023, 2, 6, 9, 0, tzinfo=TZ))
+    caplog.set_level("INFO", logger="compliance.daemon")
+    daemon = threading.Thread(
+        target=run_daemon,
+        args=(config_path,),
+        kwargs={"clock": clock, "install_signals": False, "stopping": stopping, "lock_check_s": 0.1},
+    )
+    daemon.start()
+
+    def wait_for(text: str, count: int = 1) -> None:
+        deadline = time.monotonic() + 20
+        while sum(text in r.getMessage() for r in caplog.records) < count:
+            assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+            time.sleep(0.05)
+
+    try:
+        wait_for("notify 2023-02-06T07:30+07:00: done")
+        (tmp_path / "compliance.db.daemon-lock").unlink()  # someone removed the lock file
+        wait_for("lost the daemon lock: back to standby")
+        wait_for("active (", count=2)  # nobody else holds the new lock file: active again
+        wait_for("catch-up: nothing missed")
+    finally:
+        stopping.set()
+        daemon.join(20)
+    assert not daemon.is_alive()

@@ -8,7 +8,8 @@ from typing import Any
 import click
 from rich.table import Table
 
-from compliance.cli import audit_cmd, cli
+from compliance.cli import cli
+from compliance.cli.audit_cmd import audit
 from compliance.cli.context import AppContext, emit_json, pass_app
 from compliance.cli.evaluate_cmd import DATE, unknown_name
 from compliance.clock import SystemClock
@@ -318,7 +319,7 @@ def waivers_list(app: AppContext, as_json: bool) -> None:
 # --- audit explain --------------------------------------------------------------------------------
 
 
-@click.command("explain")
+@audit.command("explain")
 @click.argument("task_id", type=int)
 @pass_app
 def audit_explain(app: AppContext, task_id: int) -> None:
@@ -334,8 +335,3 @@ def audit_explain(app: AppContext, task_id: int) -> None:
         paragraphs = explanation(conn, task_id, agency_names=names, tz=app.config.deployment.tz)
     app.out.print("\n\n".join(paragraphs), markup=False, highlight=False)
 
-
-# `audit` is the group of cli/audit_cmd.py (list, verify); `explain` joins it.
-_audit_group: click.Group | None = getattr(audit_cmd, "audit", None)
-if _audit_group is not None:
-    _audit_group.add_command(audit_explain)

@@ -8,7 +8,7 @@ Evaluations: no_data, stale, streaks that skip insufficient periods, resolve, mi
     ("t", rule, period_end, numerator, denominator, value) -> pass | fail | insufficient | not_applicable
         the target in force for a period (ramps by period end), min_denominator, the comparison
     ("r", rule, None, numerator, denominator, value)       -> met | unmet
-        the rule's `resolve` condition, asked only for a decisive latest period
+        the rule's `resolve` condition, asked with the latest period; used only when that is decisive
     ("m", rule, D, reported_rank, None, None)              -> pass | fail | not_applicable
         the stage required at D (the milestone with the latest `by` < D) against the reported stage
 

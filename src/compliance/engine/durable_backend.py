@@ -182,12 +182,21 @@ def _check_state(ruleset: Any) -> None:
         raise EngineError(f"a durable-rules action failed: {state['exception']}")
 
 
-def _classify_rule(
-    host: Any, compiled: CompiledRuleset, asks: list[Ask], todo: list[int], out: list[str]
-) -> None:
-    """Verdicts for asks[i], i in `todo` (all of one rule), written to out[i]."""
+def _classify_rule(host: Any, compiled: CompiledRuleset, asks: Sequence[Ask]) -> list[str]:
+    """The verdicts for questions that all concern one rule (call under _LOCK)."""
     ruleset = _install(host, compiled)
-    keys = event_keys(asks, todo, compiled)
+    try:
+        return _classify_with(ruleset, compiled, asks)
+    except BaseException:
+        try:  # drop whatever a failed batch left pending, so it cannot surface in a later call
+            ruleset.delete_state(_SID)
+        except Exception:
+            pass
+        raise
+
+
+def _classify_with(ruleset: Any, compiled: CompiledRuleset, asks: Sequence[Ask]) -> list[str]:
+    keys = event_keys(asks, compiled)
     pending = list(dict.fromkeys(keys))  # equal keys, equal verdicts: post each once
     verdict_of: dict[EventKey, str] = {}
     for _attempt in range(_ATTEMPTS):
@@ -215,9 +224,7 @@ def _classify_rule(
             else:
                 verdict_of[key] = verdict
         if not missing:
-            for i, key in zip(todo, keys, strict=True):
-                out[i] = verdict_of[key]
-            return
+            return [verdict_of[key] for key in keys]
         pending = missing  # e.g. two ids of one batch shared their 32-bit hash: post again, new ids
     raise EngineError(f"rule '{compiled.rule}': durable-rules left {len(pending)} events without a verdict")
 
@@ -248,14 +255,15 @@ class DurableBackend:
             _sync(compiled)
 
         def classify(asks: list[Ask]) -> list[str]:
-            out = [""] * len(asks)
-            by_rule: dict[str, list[int]] = {}
-            for i, ask in enumerate(asks):
-                by_rule.setdefault(ask[1], []).append(i)
+            out: list[str] = []
             with _LOCK:
                 host = _host()
-                for rule_id, todo in by_rule.items():
-                    _classify_rule(host, compiled[rule_id], asks, todo, out)
+                # The core asks rule by rule, so each run of one rule's questions goes to its ruleset.
+                start = 0
+                for i in range(1, len(asks) + 1):
+                    if i == len(asks) or asks[i][1] != asks[start][1]:
+                        out += _classify_rule(host, compiled[asks[start][1]], asks[start:i])
+                        start = i
             return out
 
         return evaluate_with(classify, rulebook, directory, rows, on, agencies_in_scope)

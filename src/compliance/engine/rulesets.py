@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -190,8 +191,8 @@ def compile_rule(rule: Rule, indicator: Indicator, revision: str) -> CompiledRul
 EventKey = tuple[str, int, int, int, int | None]
 
 
-def event_keys(asks: list[Ask], todo: list[int], compiled: CompiledRuleset) -> list[EventKey]:
-    """For asks[i], i in `todo`: everything the ruleset looks at, as integers (see the module docstring).
+def event_keys(asks: Sequence[Ask], compiled: CompiledRuleset) -> list[EventKey]:
+    """For each question (all of one rule): everything the ruleset looks at, as integers (see above).
 
     Questions with equal keys get equal verdicts, so a batch posts each key once. A denominator only
     meets `den < min_denominator`, so it is capped at min_denominator: the comparison is unchanged and
@@ -199,11 +200,10 @@ def event_keys(asks: list[Ask], todo: list[int], compiled: CompiledRuleset) -> l
     """
     dates: dict[dt.date, int] = {}
     scaled: dict[Decimal, tuple[int, int]] = {}
-    scale, bound, least = compiled.scale, compiled.bound, compiled.min_denominator
+    scale, bound, least, ratio = compiled.scale, compiled.bound, compiled.min_denominator, compiled.ratio
     keys: list[EventKey] = []
     append = keys.append
-    for i in todo:
-        kind, _, when, numerator, denominator, value = asks[i]
+    for kind, _, when, numerator, denominator, value in asks:
         day = 0
         if when is not None:
             day = dates.get(when, 0)
@@ -213,16 +213,14 @@ def event_keys(asks: list[Ask], todo: list[int], compiled: CompiledRuleset) -> l
             assert numerator is not None
             append(("m", day, numerator, 0, None))
             continue
-        if compiled.ratio:
+        if ratio:
             assert numerator is not None and denominator is not None
             if denominator > 0:
                 q, r = divmod(numerator * scale, denominator)
                 frac = 1 if r else 0
             else:
                 q, frac = 0, 0  # insufficient (min_denominator >= 1) decides before any comparison
-            den: int | None = denominator if denominator < least else least
-            if den is not None and den < -MAX_INT:
-                den = -MAX_INT
+            den: int | None = least if denominator >= least else max(denominator, -MAX_INT)
         else:
             assert value is not None
             found = scaled.get(value)

@@ -8,11 +8,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, func, select, update
 
 from compliance.audit import canonical_json
 from compliance.errors import NotFoundError, StateError
 from compliance.model.task import Task, TaskChange, TaskChangeKind, TaskStatus
+from compliance.storage.bulk import bulk_insert
 from compliance.storage.schema import task_events, tasks
 
 __all__ = [
@@ -184,19 +185,9 @@ def record_events(
     run_id: str | None,
 ) -> None:
     """Append (task_id, kind, data) lines to the tasks' histories."""
-    params = [
-        {
-            "task_id": tid,
-            "at": at,
-            "on_date": on,
-            "kind": kind,
-            "run_id": run_id,
-            "data": canonical_json(data),
-        }
-        for tid, kind, data in events
-    ]
-    if params:
-        conn.execute(insert(task_events), params)
+    day = on.isoformat()
+    rows = [(tid, at, day, kind, run_id, canonical_json(data)) for tid, kind, data in events]
+    bulk_insert(conn, task_events, ("task_id", "at", "on_date", "kind", "run_id", "data"), rows)
 
 
 def apply_changes(
@@ -208,13 +199,11 @@ def apply_changes(
     multi-row insert for the new tasks, one executemany update for the rest.
     """
     new = [c for c in changes if c.task.id is None]
-    ids: list[int] = []
+    ids = _new_ids(conn, len(new))
     if new:
-        result = conn.execute(
-            insert(tasks).returning(tasks.c.id, sort_by_parameter_order=True),
-            [_columns(c.task) for c in new],
-        )
-        ids = [r.id for r in result]
+        names = ("id", *_columns(new[0].task))
+        rows = [(i, *(_cell(v) for v in _columns(c.task).values())) for i, c in zip(ids, new, strict=True)]
+        bulk_insert(conn, tasks, names, rows)
     id_iter = iter(ids)
     out: list[TaskChange] = []
     for change in changes:
@@ -234,16 +223,32 @@ def apply_changes(
     return out
 
 
+def _cell(value: Any) -> Any:
+    # Dates as ISO text: what SQLite stores for a Date column, and what COPY parses on PostgreSQL.
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _new_ids(conn: Connection, count: int) -> list[int]:
+    """Ids for `count` new tasks, taken up front so that they can be inserted in bulk."""
+    if count == 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        result = conn.exec_driver_sql(
+            "SELECT nextval(pg_get_serial_sequence('tasks', 'id')) FROM generate_series(1, %(n)s)",
+            {"n": count},
+        )
+        return sorted(int(r[0]) for r in result)
+    # SQLite: the write lock is held (Database.begin), so nobody else can take these ids meanwhile.
+    top = int(conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM tasks").scalar_one())
+    return list(range(top + 1, top + 1 + count))
+
+
 def _update_tasks(conn: Connection, changed: Sequence[Task]) -> None:
     """Write every column of the given (existing) tasks, set-based (thousands in one statement)."""
     if not changed:
         return
     names = [n for n in _columns(changed[0]) if n not in ("rule", "agency")]
-
-    def cell(value: Any) -> Any:
-        return value.isoformat() if isinstance(value, dt.date) else value
-
-    rows = [(t.id, *(cell(v) for n, v in _columns(t).items() if n in names)) for t in changed]
+    rows = [(t.id, *(_cell(v) for n, v in _columns(t).items() if n in names)) for t in changed]
     if conn.dialect.name == "postgresql":
         from compliance.storage.runs import copy_to_temp
 
