@@ -238,6 +238,7 @@ def test_kill_anywhere_then_rerun(kind: str, tmp_path: Path) -> None:
         with databases(kind, workers, tmp_path) as urls, ThreadPoolExecutor(max_workers=workers) as pool:
             free: queue.Queue[str] = queue.Queue()
             for url in urls:
+                empty(url)  # migrated here, one at a time: Alembic's `op` is global to the process
                 free.put(url)
             outcomes = list(pool.map(one, range(len(points)), points))
     finally:
