@@ -211,6 +211,8 @@ def test_the_example_deployment_passes_its_own_rule_tests(cli: Cli, backend: str
         ("30%", 0.30000001, False),
         ("79.86", 79.86, True),
         ("80", 79.86, False),
+        ("80", 80.0, True),
+        ("30%", 0.3049, False),
         ("0.5", 0.5, True),
         ("built", "built", True),
         ("built", "connected", False),

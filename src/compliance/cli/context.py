@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,8 +27,10 @@ class AppContext:
         self.config_path = config_path
         self._config: Config | None = None
         self._db: Database | None = None
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        # Piped output (a file, a pager, CI) gets a width that fits the matrix, not rich's 80 columns.
+        width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+        self.out = Console(highlight=False, soft_wrap=True, width=width)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True, width=width)
 
     @property
     def config(self) -> Config:

@@ -230,17 +230,20 @@ def _expected_number(text: str) -> tuple[Decimal, int] | None:
 
 
 def figure_matches(expected: str, actual: float | str | None) -> bool:
-    """A figure matches at the precision it was written with ('31.25%' matches 0.312500001)."""
+    """A figure written with decimals matches at that precision ('31.25%' matches 0.312500001); one
+    written without ('30%', '80') must be exact."""
     if actual is None:
         return expected.strip().lower() in ("null", "none", "")
     parsed = _expected_number(expected)
     if parsed is None or isinstance(actual, str):
         return str(actual) == expected.strip()
     number, places = parsed
+    got = Decimal(repr(float(actual)))
+    written_decimals = "." in expected or "," in expected
+    if not written_decimals:
+        return got == number
     quantum = Decimal(1).scaleb(-places)
-    return Decimal(repr(float(actual))).quantize(quantum, rounding=ROUND_HALF_EVEN) == number.quantize(
-        quantum
-    )
+    return got.quantize(quantum, rounding=ROUND_HALF_EVEN) == number.quantize(quantum)
 
 
 def _show(value: Any) -> str:
