@@ -20,7 +20,9 @@ __all__ = [
     "check_targets",
     "growth_table",
     "machine",
+    "main",
     "markdown",
+    "merge",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -123,52 +125,62 @@ def _cell(fig: dict[str, Any] | None) -> str:
     return f"{_fmt(wall, ' s')} (cpu {_fmt(cpu)})"
 
 
+def _seconds(fig: dict[str, Any], clock: str) -> float | None:
+    if not fig or "error" in fig:
+        return None
+    value = fig.get("cpu_seconds" if clock == "cpu" else "seconds")
+    return float(value) if value is not None else None
+
+
 def check_targets(size: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every target of issue 5 for this size, met or not (they are stated for about 10,000 agencies)."""
+    """Every target of issue 5 for this size, met or not, by wall time and by the process's CPU time.
+
+    The targets are wall times on a quiet 2-core machine. When other work shares the machine, wall
+    times swell; the CPU time of an SQLite step (the database is in the process) is then the better
+    estimate of the quiet wall time. PostgreSQL's server work is not in the client's CPU time.
+    """
     checks: list[dict[str, Any]] = []
     runs = {(r["database"], r["backend"]): r["figures"] for r in size["runs"]}
+
+    def check(what: str, wall: float | None, cpu: float | None, limit: float, unit: str) -> dict[str, Any]:
+        return {
+            "what": what,
+            "value": wall,
+            "cpu": cpu,
+            "limit": limit,
+            "unit": unit,
+            "met": wall is not None and wall <= limit,
+            "met_cpu": cpu is not None and cpu <= limit,
+        }
+
     for (database, backend), figures in runs.items():
         factor = PG_FACTOR if database == "postgres" else 1.0
         for step, limit in TARGETS.items():
             fig = figures.get(step, {})
-            value = fig.get("seconds") if "error" not in fig else None
             checks.append(
-                {
-                    "what": f"{step} ({database}, {backend})",
-                    "value": value,
-                    "limit": limit * factor,
-                    "unit": "s",
-                    "met": value is not None and value <= limit * factor,
-                }
+                check(
+                    f"{step} ({database}, {backend})",
+                    _seconds(fig, "wall"),
+                    _seconds(fig, "cpu"),
+                    limit * factor,
+                    "s",
+                )
             )
         peak = max((f.get("peak_rss_mb", 0) for s, f in figures.items() if s in STEPS), default=None)
-        checks.append(
-            {
-                "what": f"peak RSS ({database}, {backend})",
-                "value": peak,
-                "limit": RSS_TARGET_MB,
-                "unit": "MB",
-                "met": peak is not None and peak <= RSS_TARGET_MB,
-            }
-        )
-    for database in {d for d, _ in runs}:
+        checks.append(check(f"peak RSS ({database}, {backend})", peak, peak, RSS_TARGET_MB, "MB"))
+    for database in sorted({d for d, _ in runs}):
         if (database, "durable") in runs and (database, "python") in runs:
             for step in ("evaluate", "next_day", "evaluate_new"):
                 d = runs[(database, "durable")].get(step, {})
                 p = runs[(database, "python")].get(step, {})
-                ratio = (
-                    _ratio(d.get("seconds"), p.get("seconds"))
-                    if "error" not in d and "error" not in p
-                    else None
-                )
                 checks.append(
-                    {
-                        "what": f"durable / python, {step} ({database})",
-                        "value": ratio,
-                        "limit": DURABLE_VS_PYTHON,
-                        "unit": "×",
-                        "met": ratio is not None and ratio <= DURABLE_VS_PYTHON,
-                    }
+                    check(
+                        f"durable / python, {step} ({database})",
+                        _ratio(_seconds(d, "wall"), _seconds(p, "wall")),
+                        _ratio(_seconds(d, "cpu"), _seconds(p, "cpu")),
+                        DURABLE_VS_PYTHON,
+                        "×",
+                    )
                 )
     return checks
 
@@ -212,7 +224,7 @@ def markdown(results: dict[str, Any]) -> str:
             )
             + ".",
             "",
-            "Ratios to the floor:",
+            "Ratios to the floor (wall; CPU where both sides have it):",
             "",
             "| database | engine | " + " | ".join(STEP_TITLES[s] for s in STEPS if s in FLOOR_OF) + " |",
             "|---|---|" + "---:|" * sum(1 for s in STEPS if s in FLOOR_OF),
@@ -232,8 +244,9 @@ def markdown(results: dict[str, Any]) -> str:
                     else fl.get("evaluate")
                 ) or {}
                 fig = f.get(s, {})
-                ok = "error" not in fig and "error" not in floor
-                cells.append(_fmt(_ratio(fig.get("seconds"), floor.get("seconds")) if ok else None, "×"))
+                cell = _fmt(_ratio(_seconds(fig, "wall"), _seconds(floor, "wall")), "×")
+                cpu = _ratio(_seconds(fig, "cpu"), _seconds(floor, "cpu"))
+                cells.append(cell if cpu is None else f"{cell} (cpu {_fmt(cpu, '×')})")
             lines.append(f"| {run['database']} | {run['backend']} | " + " | ".join(cells) + " |")
         counts = [(run, run["figures"].get("evaluate", {}).get("output")) for run in size["runs"]]
         for run, out in counts[:1]:
@@ -247,13 +260,19 @@ def markdown(results: dict[str, Any]) -> str:
                     + ", ".join(f"{k} {v:,}" for k, v in (out.get("tasks") or {}).items())
                     + ".",
                 ]
-        lines += ["", "Targets:", "", "| target | measured | limit | met |", "|---|---:|---:|:---:|"]
+        lines += [
+            "",
+            "Targets (wall time; and the process's CPU time, the quiet-machine estimate for SQLite):",
+            "",
+            "| target | wall | CPU | limit | met (wall) | met (CPU) |",
+            "|---|---:|---:|---:|:---:|:---:|",
+        ]
         for check in check_targets(size):
-            unit = check["unit"]
-            value = _fmt(check["value"], "×" if unit == "×" else f" {unit}")
+            unit = "×" if check["unit"] == "×" else f" {check['unit']}"
             lines.append(
-                f"| {check['what']} | {value} | {_fmt(check['limit'], '×' if unit == '×' else f' {unit}')} "
-                f"| {'yes' if check['met'] else '**no**'} |"
+                f"| {check['what']} | {_fmt(check['value'], unit)} | {_fmt(check['cpu'], unit)} "
+                f"| {_fmt(check['limit'], unit)} | {'yes' if check['met'] else '**no**'} "
+                f"| {'yes' if check['met_cpu'] else '**no**'} |"
             )
         lines.append("")
     if len(results["sizes"]) > 1:
@@ -303,3 +322,36 @@ def growth_table(sizes: list[dict[str, Any]]) -> list[str]:
             )
     lines.append("")
     return lines
+
+
+def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several result files (one per database, or per size) as one: runs of the same size side by side."""
+    merged: dict[str, Any] = {**results[0], "sizes": []}
+    by_size: dict[int, dict[str, Any]] = {}
+    for result in results:
+        for size in result["sizes"]:
+            known = by_size.get(size["agencies"])
+            if known is None:
+                by_size[size["agencies"]] = {**size, "runs": list(size["runs"]), "floor": dict(size["floor"])}
+            else:
+                known["runs"] += size["runs"]
+                known["floor"].update(size["floor"])
+    merged["sizes"] = [by_size[k] for k in sorted(by_size)]
+    for size in merged["sizes"]:
+        size["checks"] = check_targets(size)
+    return merged
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m benchmarks.report RESULTS.json…`: print the tables again, merged, from saved results."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__)
+    parser.add_argument("results", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    print(markdown(merge([json.loads(p.read_text(encoding="utf-8")) for p in args.results])))
+
+
+if __name__ == "__main__":
+    main()

@@ -358,7 +358,12 @@ def _why(
     if outcome == "fail":
         figure = fmt_figure(value, kind)
         if evaluation is not None and evaluation.data.get("denominator") is not None:
-            figure += f" ({fmt_int(evaluation.data.get('numerator'))}/{fmt_int(evaluation.data.get('denominator'))})"
+            n, d = fmt_int(evaluation.data.get("numerator")), fmt_int(evaluation.data.get("denominator"))
+            if inputs.get("rollup_agencies"):
+                # A roll-up: the ratio of the sums over the unit and the units below it that reported.
+                figure += f" ({n}/{d}, tính chung cả các đơn vị trực thuộc có số liệu)"
+            else:
+                figure += f" ({n}/{d})"
         text += (
             f" đánh giá kỳ báo cáo {period or '—'}: đạt {figure}, không đạt chỉ tiêu "
             f"{_target_words(op, target, kind)} (so sánh chính xác, không làm tròn)."

@@ -76,8 +76,8 @@ def test_good_and_bad_files_in_one_command_then_a_duplicate(cli: Cli, tmp_path: 
     finally:
         db.dispose()
     assert [(e.seq, e.kind, e.data["file"], e.data["sha256"]) for e in entries] == [
-        (1, "snapshot-rejected", "data/bad.csv", _sha(bad)),
-        (2, "snapshot-ingested", "data/good.csv", _sha(good)),
+        (1, "snapshot-rejected", "bad.csv", _sha(bad)),  # logged by file name, without the folder
+        (2, "snapshot-ingested", "good.csv", _sha(good)),
     ]
     assert entries[0].data["errors"] == payload[0]["errors"]
 

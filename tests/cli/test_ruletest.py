@@ -97,7 +97,7 @@ def test_failures_say_what_was_expected_and_what_came(cli: Cli, tmp_path: Path) 
         "  at 2023-01-31: run tasks.opened: expected 0, got 1\n"
         "2 passed, 1 failed\n"
     )
-    fixed = FAILING.replace("      - {rule: pya, agency: so-a, outcome: pass}\n", "")
+    fixed = FAILING.replace("          - {rule: pya, agency: so-a, outcome: pass}\n", "")
     deployment(tmp_path, {"a-pay.yaml": PASSING, "b-wrong.yaml": fixed})
     result = cli("test", "rules/tests/b-wrong.yaml")
     assert result.returncode == 1

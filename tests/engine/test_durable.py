@@ -46,7 +46,7 @@ def test_a_rule_compiles_to_plain_json_data() -> None:
     ask_t, cap = {"ask": "t"}, 100_000
     assert compiled.definition == {
         "insufficient": {
-            "pri": 2,
+            "pri": 1,
             "cap": cap,
             "all": [{"m": {"$and": [ask_t, {"$lt": {"den": 20}}]}}],
             "run": "insufficient",
@@ -325,7 +325,8 @@ def test_classify_answers_every_kind_of_question_like_python() -> None:
     plan = rule("m1", indicator="db", milestones=[{"stage": "built", "by": "2023-03-31"}])
     book = rulebook(ramp, plan)
     asks: list[Ask] = [
-        ("t", "t1", dt.date(2022, 12, 31), 1, 2, None),
+        ("t", "t1", dt.date(2022, 12, 31), 5, 10, None),
+        ("t", "t1", dt.date(2022, 12, 31), 1, 2, None),  # SPEC §4: step 2 (insufficient) before step 3
         ("t", "t1", dt.date(2023, 1, 31), 1, 4, None),
         ("t", "t1", dt.date(2023, 1, 31), 5, 10, None),
         ("t", "t1", dt.date(2023, 1, 31), 500_000_001, 1_000_000_000, None),
@@ -337,6 +338,7 @@ def test_classify_answers_every_kind_of_question_like_python() -> None:
     ]
     expected = [
         "not_applicable",
+        "insufficient",
         "insufficient",
         "fail",
         "pass",
@@ -350,8 +352,8 @@ def test_classify_answers_every_kind_of_question_like_python() -> None:
     compiled = {r.id: compile_rule(r, book.indicators[r.indicator], book.revision) for r in (ramp, plan)}
     with durable_backend._LOCK:
         host = durable_backend._host()
-        out = durable_backend._classify_rule(host, compiled["t1"], asks[:6])
-        out += durable_backend._classify_rule(host, compiled["m1"], asks[6:])
+        out = durable_backend._classify_rule(host, compiled["t1"], asks[:7])
+        out += durable_backend._classify_rule(host, compiled["m1"], asks[7:])
     assert out == expected
 
 

@@ -154,6 +154,22 @@ def test_max_age_days_gives_stale(backend: EngineBackend) -> None:
     assert e.inputs["max_age_days"] == 62
 
 
+def test_outcomes_follow_the_order_of_spec_section_4(backend: EngineBackend) -> None:
+    """Steps in order: no_data (1), insufficient (2), not_applicable (3), stale (4), pass/fail."""
+    ramp = rule(target={"op": ">=", "ramp": [{"from": "2023-06-01", "value": "30%"}]}, min_denominator=20)
+    few_before_ramp = [ratio("a", "2023-01", 1, 5)]
+    assert one(backend, ramp, few_before_ramp, "2023-02-01").outcome == Outcome.INSUFFICIENT
+    enough_before_ramp = [ratio("a", "2023-01", 10, 50)]
+    assert one(backend, ramp, enough_before_ramp, "2023-02-01").outcome == Outcome.NOT_APPLICABLE
+    aged = rule(max_age_days=30, min_denominator=20)
+    assert one(backend, aged, [ratio("a", "2023-01", 1, 5)], "2023-06-01").outcome == Outcome.INSUFFICIENT
+    assert one(backend, aged, [ratio("a", "2023-01", 50, 50)], "2023-06-01").outcome == Outcome.STALE
+    aged_ramp = rule(target={"op": ">=", "ramp": [{"from": "2023-06-01", "value": "30%"}]}, max_age_days=30)
+    assert one(backend, aged_ramp, [ratio("a", "2023-01", 1, 50)], "2023-06-01").outcome == (
+        Outcome.NOT_APPLICABLE
+    )
+
+
 def test_missing_is_violation_makes_no_data_and_stale_failing(backend: EngineBackend) -> None:
     strict = rule(max_age_days=30, missing_is_violation=True)
     lenient = rule(max_age_days=30)

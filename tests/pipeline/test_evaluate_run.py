@@ -356,6 +356,9 @@ def test_acknowledging_records_who_when_and_the_note(db: Database, dep, tmp_path
     assert str(exc.value) == (
         "nhiệm vụ số 1 đang ở trạng thái 'acknowledged': chỉ xác nhận được nhiệm vụ đang mở (open)"
     )
+    with pytest.raises(ComplianceError) as bad:
+        acknowledge_task(db, 2, by="giam doc", note=None, on=day, clock=clock_on(day))
+    assert str(bad.value) == "'giam doc' không phải là địa chỉ email hợp lệ"
     with pytest.raises(NotFoundError) as missing:
         acknowledge_task(db, 99, by="giamdoc.soa@example.gov.vn", note=None, on=day, clock=clock_on(day))
     assert str(missing.value) == "không có nhiệm vụ số 99"

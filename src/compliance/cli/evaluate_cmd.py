@@ -168,7 +168,7 @@ def status(app: AppContext, agency: str | None, rule: str | None, as_json: bool)
             "streak": s.streak,
             "task_id": tasks[(s.rule, s.agency)].id if (s.rule, s.agency) in tasks else None,
             "run_id": s.run_id,
-            "evaluated_on": s.evaluated_on.isoformat(),
+            "since": s.evaluated_on.isoformat(),  # the day this outcome and its inputs were logged
         }
         for s in state
     ]

@@ -334,4 +334,3 @@ def audit_explain(app: AppContext, task_id: int) -> None:
     with app.db.read() as conn:
         paragraphs = explanation(conn, task_id, agency_names=names, tz=app.config.deployment.tz)
     app.out.print("\n\n".join(paragraphs), markup=False, highlight=False)
-

@@ -242,6 +242,9 @@ def _evaluate(
     asks: list[Ask] = []
     resolve_of: dict[int, int] = {}  # index in `waiting` -> index in `resolve_asks`
     resolve_asks: list[Ask] = []
+    # SPEC §4 step 4: old data turns a decisive verdict (pass/fail) into `stale`; insufficient and
+    # not_applicable (steps 2 and 3) come first.
+    stale: set[int] = set()
     for rule_id in sorted(rulebook.rules):
         rule = rulebook.rules[rule_id]
         plan = _Plan(rule, rulebook.indicators[rule.indicator], on)
@@ -256,9 +259,6 @@ def _evaluate(
             elif latest is None:
                 results.append(_no_data(plan, agency))
                 continue
-            elif plan.stale_before is not None and latest.period.end_on < plan.stale_before:
-                results.append(_threshold(plan, index, agency, latest, Outcome.STALE))
-                continue
             else:
                 numerator, denominator, value = latest.numerator, latest.denominator, latest.value
                 ask = ("t", rule_id, latest.period.end_on, numerator, denominator, value)
@@ -267,6 +267,10 @@ def _evaluate(
                 if plan.resolve and (not plan.ratio or (denominator is not None and denominator > 0)):
                     resolve_of[len(waiting)] = len(resolve_asks)
                     resolve_asks.append(("r", rule_id, None, numerator, denominator, value))
+            if not plan.milestone and plan.stale_before is not None:
+                assert latest is not None
+                if latest.period.end_on < plan.stale_before:
+                    stale.add(len(waiting))
             waiting.append((len(results), plan, agency, points, latest))
             results.append(None)
             asks.append(ask)
@@ -286,7 +290,9 @@ def _evaluate(
             continue
         assert latest is not None
         resolve = resolved[resolve_of[i]] if i in resolve_of else None
-        if verdict == FAIL:
+        if i in stale and verdict in (PASS, FAIL):
+            results[slot] = _threshold(plan, index, agency, latest, Outcome.STALE)
+        elif verdict == FAIL:
             streak = _Streak(slot, plan, agency, points, latest, index.ends_latest_first(points))
             streak.resolve = resolve
             streaking.append(streak)
@@ -411,7 +417,10 @@ def _threshold(
         inputs["rows"] = [_row_input(latest)]
         row_ids = (latest.row_id,)
     target, target_float = plan.target(period.end_on)
-    if (outcome is _NOT_APPLICABLE) != (target is None) and outcome is not _STALE:
+    # A guard against a backend that disagrees with the ramp; insufficient (step 2) may come without one.
+    if outcome is _NOT_APPLICABLE and target is not None or (
+        target is None and outcome is not _NOT_APPLICABLE and outcome is not Outcome.INSUFFICIENT
+    ):
         raise EngineError(f"rule '{plan.id}', {agency}: the verdict {outcome} contradicts the ramp")
     inputs["target"] = None if target is None else str(target)
     count = 0

@@ -111,10 +111,11 @@ def _classify(compiled: Mapping[str, _Compiled], asks: list[Ask]) -> list[str]:
                 if start > when:
                     break
                 threshold = step
-            if threshold is None:
-                append(NOT_APPLICABLE)
-            elif rule.ratio and (denominator is None or denominator < rule.min_denominator):
+            # SPEC §4: the denominator check (step 2) comes before the target in force (step 3).
+            if rule.ratio and (denominator is None or denominator < rule.min_denominator):
                 append(INSUFFICIENT)
+            elif threshold is None:
+                append(NOT_APPLICABLE)
             else:
                 append(PASS if rule.meets(rule.holds, threshold, numerator, denominator, value) else FAIL)
         elif kind == "r":

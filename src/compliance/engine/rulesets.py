@@ -16,8 +16,8 @@ q is clamped to ±(max|T| + 1), which changes no comparison and keeps every numb
 C engine's 64-bit integers. Dates are sent as yyyymmdd integers, which order like the dates.
 
 Durable rules of one ruleset (an event is consumed by exactly one rule; the lowest `pri` wins):
-    pri 1  not_applicable   period end before the first ramp step / D not after the first milestone
-    pri 2  insufficient     denominator < min_denominator (ratio rules)
+    pri 1  insufficient     denominator < min_denominator (ratio rules); SPEC §4 step 2 before step 3
+    pri 2  not_applicable   period end before the first ramp step / D not after the first milestone
     pri 3  pass / fail      one pair per ramp step (period end in [from_i, from_i+1)) or milestone
            met / unmet      the resolve condition
     pri 9  unclassified     catch-all on the domain field `ask` (never on id/sid): an engine bug
@@ -157,13 +157,13 @@ def compile_rule(rule: Rule, indicator: Indicator, revision: str) -> CompiledRul
         if rule.target.ramp is not None:
             steps = [(s.from_, s.value) for s in rule.target.ramp]
             first = yyyymmdd(rule.target.ramp[0].from_)
-            definition["not_applicable"] = _rule(1, [{"ask": "t"}, {"$lt": {"end": first}}], "not_applicable")
+            definition["not_applicable"] = _rule(2, [{"ask": "t"}, {"$lt": {"end": first}}], "not_applicable")
         else:
             assert rule.target.value is not None
             steps = [(None, rule.target.value)]
         if ratio:
             definition["insufficient"] = _rule(
-                2, [{"ask": "t"}, {"$lt": {"den": rule.min_denominator}}], "insufficient"
+                1, [{"ask": "t"}, {"$lt": {"den": rule.min_denominator}}], "insufficient"
             )
         for i, (start, value) in enumerate(steps):
             window = [{"ask": "t"}]

@@ -6,6 +6,14 @@ one of the same name), then in the defaults installed with the package (`complia
 same files as the repository's `notifications/`). Every kind has `<kind>.txt.j2`, which sets `subject`
 at top level (`{% set subject %}…{% endset %}`), and `<kind>.html.j2`; both usually extend
 `base.*.j2` and import `macros.*.j2`. Undefined variables are errors (StrictUndefined).
+
+Links are decided per recipient (SPEC §10). With `deployment.base_url` and the web secret, an email
+whose recipient (`to`) is the head of a task's agency in the directory carries that head's personal
+signed, expiring link (`compliance.signing.head_link`): to the task page for each task, to the agency's
+page in the footer. Anyone else gets plain links that need a sign-in: a parent head reading an
+escalation must not be able to act as the child's head. A body with a personal link is for the head
+alone (`Renderer.is_personal`): the pipeline sends the cc'd readers a separate copy rendered with
+`copy=True`, whose links are plain.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from compliance.model.config import Config
 from compliance.model.rules import Indicator, Rule, Rulebook
 from compliance.model.task import Task, TaskStatus
 from compliance.notify.planning import KINDS, PlannedMessage, Recipient
+from compliance.signing import head_link, link_expiry
 
 __all__ = [
     "DEFAULT_TEMPLATES",
@@ -176,6 +185,9 @@ class TaskView:
     resolved_on: dt.date | None
     escalated_on: dt.date | None
     link: str | None
+    # Whether the reader may acknowledge through `link`: the task is not resolved and the email's
+    # recipient is the head of the task's agency (a parent head, a cc'd copy: "Xem chi tiết" only).
+    link_acknowledges: bool = False
 
 
 @dataclass(frozen=True)
@@ -284,7 +296,12 @@ def _person(recipient: Recipient, directory: AgencyDirectory) -> PersonView:
 
 
 def _task_view(
-    task: Task, rulebook: Rulebook, directory: AgencyDirectory, on: dt.date, link_for: LinkFor
+    task: Task,
+    rulebook: Rulebook,
+    directory: AgencyDirectory,
+    on: dt.date,
+    link_for: LinkFor,
+    acknowledges: bool = False,
 ) -> TaskView:
     rule: Rule | None = rulebook.rules.get(task.rule)
     indicator: Indicator | None = rulebook.indicators.get(rule.indicator) if rule is not None else None
@@ -319,6 +336,7 @@ def _task_view(
         resolved_on=task.resolved_on,
         escalated_on=task.escalated_on,
         link=link_for(task),
+        link_acknowledges=acknowledges and task.status is not TaskStatus.RESOLVED,
     )
 
 
@@ -330,7 +348,11 @@ class Rendered:
 
 
 class Renderer:
-    """Renders planned messages with the deployment's templates; one instance per run."""
+    """Renders planned messages with the deployment's templates; one instance per run.
+
+    `head_secret` (the web secret, `compliance.signing.SECRET_ENV`) turns on the heads' personal links
+    when `deployment.base_url` is set; without it every link is plain (`link_for`, `agency_link_for`).
+    """
 
     def __init__(
         self,
@@ -339,8 +361,10 @@ class Renderer:
         link_for: LinkFor | None = None,
         agency_link_for: AgencyLinkFor | None = None,
         search_dirs: Sequence[Path] | None = None,
+        head_secret: str | None = None,
     ) -> None:
         self.config = config
+        self.head_secret = head_secret or None
         self.locale = config.deployment.locale
         dirs = list(search_dirs) if search_dirs is not None else template_dirs(config)
         self.env = make_environment(dirs, self.locale)
@@ -349,10 +373,60 @@ class Renderer:
         base = config.deployment.base_url.rstrip("/")
         self.agency_link_for = agency_link_for or (lambda a: f"{base}/agencies/{a}" if base else None)
 
+    @property
+    def signs(self) -> bool:
+        """Whether personal links are made at all: a web secret and a base_url."""
+        return self.head_secret is not None and bool(self.config.deployment.base_url.strip())
+
+    @staticmethod
+    def _heads(recipient: Recipient, agency_id: str | None, directory: AgencyDirectory) -> bool:
+        """Whether `recipient` is the head the directory names now for `agency_id` (the web checks the
+        same, so a link for anyone else would be refused anyway)."""
+        agency = directory.get(agency_id) if agency_id else None
+        return agency is not None and agency.head_email.strip().lower() == recipient.email.strip().lower()
+
+    @staticmethod
+    def _footer_agency(message: PlannedMessage) -> str | None:
+        # An escalation's list is the child agency's (`about`); otherwise the recipient's own agency.
+        return message.about or (message.to.agency if message.to.agency else None)
+
+    def is_personal(self, message: PlannedMessage, directory: AgencyDirectory) -> bool:
+        """Whether the message's body carries its recipient's personal link: then it is for the head
+        alone, and the cc'd readers get a copy rendered with `copy=True`."""
+        if not self.signs:
+            return False
+        agencies = [t.agency for t in message.tasks] + [self._footer_agency(message)]
+        return any(self._heads(message.to, a, directory) for a in agencies)
+
     def context(
-        self, message: PlannedMessage, *, rulebook: Rulebook, directory: AgencyDirectory, on: dt.date
+        self,
+        message: PlannedMessage,
+        *,
+        rulebook: Rulebook,
+        directory: AgencyDirectory,
+        on: dt.date,
+        copy: bool = False,
     ) -> dict[str, Any]:
-        tasks = [_task_view(t, rulebook, directory, on, self.link_for) for t in message.tasks]
+        """The template variables. `copy`: the body for the cc'd readers of a personal email, with plain
+        links only (whoever holds a personal link acts as the head until it expires)."""
+        to = message.to
+        personal = not copy and self.is_personal(message, directory)
+        expires_on = link_expiry(message.send_on)
+        secret = self.head_secret or ""
+
+        def task_link(task: Task) -> str | None:
+            if personal and task.id is not None and self._heads(to, task.agency, directory):
+                return head_link(
+                    self.config, task.agency, to.email, expires_on=expires_on, secret=secret, task_id=task.id
+                )
+            return self.link_for(task)
+
+        tasks = [
+            _task_view(
+                t, rulebook, directory, on, task_link, acknowledges=not copy and self._heads(to, t.agency, directory)
+            )
+            for t in message.tasks
+        ]
         names = list(dict.fromkeys(t.agency_name for t in tasks))
         about: PersonView | None = None
         if message.about is not None:
@@ -377,7 +451,12 @@ class Renderer:
                     message.about,
                     first.assignee_name or first.assignee,
                 )
-        agency_id = message.about or (message.to.agency if message.to.agency else None)
+        agency_id = self._footer_agency(message)
+        agency_link: str | None = None
+        if agency_id and personal and self._heads(to, agency_id, directory):
+            agency_link = head_link(self.config, agency_id, to.email, expires_on=expires_on, secret=secret)
+        elif agency_id:
+            agency_link = self.agency_link_for(agency_id)
         return {
             "kind": message.kind,
             "on": on,
@@ -392,7 +471,12 @@ class Renderer:
             "tasks": tasks,
             "agency_names": ", ".join(names),
             "overdue_count": sum(1 for t in tasks if t.overdue_days > 0),
-            "agency_link": self.agency_link_for(agency_id) if agency_id else None,
+            "agency_link": agency_link,
+            # The personal links' last valid day (None: the body has none), who got the separate copy
+            # without them, and whether this body is that copy.
+            "personal_link_until": expires_on if personal else None,
+            "copy_to": [c.email for c in message.cc] if personal else [],
+            "is_copy": copy,
             "remind_before_due": list(self.config.notify.remind_before_due),
             "overdue_every_days": self.config.notify.overdue_every_days,
             "escalate_after_days": self.config.notify.escalate_after_days,
@@ -409,11 +493,18 @@ class Renderer:
         return Rendered(subject, _nfc(text), _nfc(html))
 
     def render(
-        self, message: PlannedMessage, *, rulebook: Rulebook, directory: AgencyDirectory, on: dt.date
+        self,
+        message: PlannedMessage,
+        *,
+        rulebook: Rulebook,
+        directory: AgencyDirectory,
+        on: dt.date,
+        copy: bool = False,
     ) -> Rendered:
         """The message rendered with the deployment's templates; should one of those fail, with the
-        shipped ones, so a broken override (which `compliance check` reports) never stops a run."""
-        context = self.context(message, rulebook=rulebook, directory=directory, on=on)
+        shipped ones, so a broken override (which `compliance check` reports) never stops a run.
+        `copy`: the body for the cc'd readers of a personal email (see `context`)."""
+        context = self.context(message, rulebook=rulebook, directory=directory, on=on, copy=copy)
         try:
             return self.render_context(message.kind, context)
         except Exception:
@@ -424,6 +515,7 @@ class Renderer:
             link_for=self.link_for,
             agency_link_for=self.agency_link_for,
             search_dirs=[DEFAULT_TEMPLATES],
+            head_secret=self.head_secret,
         )
         return fallback.render_context(message.kind, context)
 
@@ -591,6 +683,9 @@ def sample_messages() -> tuple[Rulebook, AgencyDirectory, dt.date, list[PlannedM
     return rulebook, directory, on, messages
 
 
+_SAMPLE_SECRET = "sample-secret-for-the-template-check"
+
+
 def _display(path: Path) -> str:
     try:
         rel = os.path.relpath(path)
@@ -628,15 +723,24 @@ def check_templates(config: Config, *, search_dirs: Sequence[Path] | None = None
     """
     dirs = list(search_dirs) if search_dirs is not None else template_dirs(config)
     renderer = Renderer(config, search_dirs=dirs)
+    # The same templates with personal links on (a sample base_url and secret), so the branches only a
+    # signing deployment reaches are checked too: the head's own body, and the cc'd readers' copy.
+    base_url = config.deployment.base_url.strip() or "https://cchc.example.gov.vn"
+    signing = Renderer(
+        config.model_copy(update={"deployment": config.deployment.model_copy(update={"base_url": base_url})}),
+        search_dirs=dirs,
+        head_secret=_SAMPLE_SECRET,
+    )
     problems: list[Problem] = []
     rulebook, directory, on, messages = sample_messages()
-    for message in messages:
-        context = renderer.context(message, rulebook=rulebook, directory=directory, on=on)
+    variants = [(renderer, False), (signing, False), (signing, True)]
+    for message, (variant, copy) in ((m, v) for m in messages for v in variants):
+        context = variant.context(message, rulebook=rulebook, directory=directory, on=on, copy=copy)
         for fmt in ("txt", "html"):
             name = f"{message.kind}.{fmt}.j2"
             try:
                 if fmt == "txt":
-                    module = renderer.env.get_template(name).make_module(dict(context))
+                    module = variant.env.get_template(name).make_module(dict(context))
                     subject = " ".join(str(getattr(module, "subject", "")).split())
                     if not subject:
                         path = _template_file(renderer.env, name)
@@ -649,7 +753,7 @@ def check_templates(config: Config, *, search_dirs: Sequence[Path] | None = None
                             )
                         )
                 else:
-                    renderer.env.get_template(name).render({**context, "subject": "sample"})
+                    variant.env.get_template(name).render({**context, "subject": "sample"})
             except TemplateNotFound as exc:
                 problems.append(
                     Problem(SourceLocation(name), f"templates.{name}", f"template not found: {exc.name}")
@@ -665,6 +769,7 @@ def check_templates(config: Config, *, search_dirs: Sequence[Path] | None = None
                 problems.append(
                     Problem(location, f"templates.{where}", f"cannot render with sample data: {message_text}")
                 )
+    problems = list(dict.fromkeys(problems))  # a problem in a shared file shows in every variant
     own = dirs[0] if dirs and dirs[0] != DEFAULT_TEMPLATES else None
     if own is not None and own.is_dir():
         for path in sorted(own.glob("*.j2")):

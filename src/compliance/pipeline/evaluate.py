@@ -97,7 +97,8 @@ class RunResult:
 
 
 # canonical_json's exact settings in one reusable encoder: json.dumps builds an encoder per call, which
-# doubles the cost of 400,000 evaluations. tests/pipeline check both give the same text.
+# doubles the cost of 400,000 evaluations. test_a_first_run_logs_the_rules_every_evaluation_and_the_run
+# checks the run's digest against evaluation_digest(), which uses canonical_json itself.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 

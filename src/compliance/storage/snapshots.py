@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import PurePath
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import Connection, and_, exists, insert, or_, select
@@ -82,12 +83,15 @@ def ingest(conn: Connection, parsed: SnapshotFile, *, at: str) -> IngestResult:
     # race with another process storing the same bytes (on PostgreSQL the check then sees its commit).
     lock_head(conn)
     rows = parsed.rows
+    # Stored and logged by its file name: the folder it was read from (the inbox, a working directory)
+    # says nothing about the figures and changes when the daemon moves the file to processed/.
+    name = PurePath(parsed.name).name
     found = conn.execute(select(snapshot_files.c.id).where(snapshot_files.c.sha256 == parsed.sha256)).first()
     if found is not None:
         return IngestResult(parsed.name, parsed.sha256, len(rows), "duplicate")
     file_id = conn.execute(
         insert(snapshot_files)
-        .values(sha256=parsed.sha256, name=parsed.name, rows=len(rows), ingested_at=at)
+        .values(sha256=parsed.sha256, name=name, rows=len(rows), ingested_at=at)
         .returning(snapshot_files.c.id)
     ).scalar_one()
     row_numbers: Sequence[int] = getattr(parsed, "row_numbers", None) or range(2, len(rows) + 2)
@@ -115,7 +119,7 @@ def ingest(conn: Connection, parsed: SnapshotFile, *, at: str) -> IngestResult:
         ],
     )
     data: dict[str, Any] = {
-        "file": parsed.name,
+        "file": name,
         "sha256": parsed.sha256,
         "rows": len(rows),
         "periods": sorted({r.period.label for r in rows}),
@@ -129,9 +133,16 @@ def ingest(conn: Connection, parsed: SnapshotFile, *, at: str) -> IngestResult:
 def record_rejection(
     conn: Connection, name: str, sha256: str | None, problems: Sequence[Problem | str], *, at: str
 ) -> None:
-    """Log a `snapshot-rejected` entry naming the file, its sha256 and its errors (nothing else is stored)."""
+    """Log a `snapshot-rejected` entry naming the file, its sha256 and its errors (nothing else is stored).
+
+    `name` is logged by its file name, as `ingest` does; the errors keep the path they were shown with.
+    """
     errors = [str(p) for p in problems]
-    data: dict[str, Any] = {"file": name, "sha256": sha256, "errors": errors[:MAX_LOGGED_ERRORS]}
+    data: dict[str, Any] = {
+        "file": PurePath(name).name,
+        "sha256": sha256,
+        "errors": errors[:MAX_LOGGED_ERRORS],
+    }
     if len(errors) > MAX_LOGGED_ERRORS:
         data["errors_total"] = len(errors)
     append(conn, [NewEntry("snapshot-rejected", data=data)], at=at)
@@ -173,22 +184,37 @@ def effective_rows(
             return []
         query = query.where(r.c.indicator.in_(wanted))
     periods: dict[str, Period] = {}
+    days: dict[str, dt.date] = {}
     out: list[SnapshotRow] = []
-    for row_id, agency, indicator, label, as_of, numerator, denominator, value, status in conn.execute(query):
-        period = periods.get(label)
-        if period is None:
-            period = periods[label] = parse_period(label)
-        out.append(
-            SnapshotRow(
-                agency,
-                indicator,
-                period,
-                as_of,
-                numerator,
-                denominator,
-                None if value is None else Decimal(value),
-                status,
-                row_id,
-            )
-        )
+    result = conn.execute(query)
+    # Read the driver's tuples directly, in large batches: for millions of rows SQLAlchemy's row
+    # processing would cost more than the query. SQLite gives dates as ISO text (few distinct ones:
+    # parsed once each), PostgreSQL as dates; counts are ints on both, value is exact decimal text.
+    cursor = result.cursor
+    try:
+        while batch := cursor.fetchmany(50_000):
+            for row_id, agency, indicator, label, as_of, numerator, denominator, value, status in batch:
+                period = periods.get(label)
+                if period is None:
+                    period = periods[label] = parse_period(label)
+                if isinstance(as_of, str):
+                    day = days.get(as_of)
+                    if day is None:
+                        day = days[as_of] = dt.date.fromisoformat(as_of)
+                    as_of = day
+                out.append(
+                    SnapshotRow(
+                        agency,
+                        indicator,
+                        period,
+                        as_of,
+                        numerator,
+                        denominator,
+                        None if value is None else Decimal(value),
+                        status,
+                        row_id,
+                    )
+                )
+    finally:
+        result.close()
     return out
