@@ -281,18 +281,24 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def growth_table(sizes: list[dict[str, Any]]) -> list[str]:
-    """Each figure at each size, and its growth exponent (1.0 = linear in the number of agencies)."""
+    """Each figure at each size (CPU time, wall where there is none), and its growth exponent.
+
+    The exponent is log(t_last / t_first) / log(n_last / n_first): 1.0 is linear in the number of
+    agencies; below 1 the fixed cost of starting a command (imports, reading the deployment) shows.
+    """
     sizes = sorted(sizes, key=lambda s: s["agencies"])
     lines = [
         "### Growth",
         "",
-        "| database | engine | figure | " + " | ".join(f"{s['agencies']:,}" for s in sizes) + " | exponent |",
+        "| database | engine | figure (CPU s; RSS MB) | "
+        + " | ".join(f"{s['agencies']:,}" for s in sizes)
+        + " | exponent |",
         "|---|---|---|" + "---:|" * (len(sizes) + 1),
     ]
-    combos = [(r["database"], r["backend"]) for r in sizes[0]["runs"]]
+    combos = sorted({(r["database"], r["backend"]) for s in sizes for r in s["runs"]})
     for database, backend in combos:
         for step in [*STEPS, "peak_rss"]:
-            values = []
+            values: list[float | None] = []
             for s in sizes:
                 run = next(
                     (r for r in s["runs"] if (r["database"], r["backend"]) == (database, backend)), None
@@ -308,11 +314,13 @@ def growth_table(sizes: list[dict[str, Any]]) -> list[str]:
                     )
                 else:
                     fig = run["figures"].get(step, {})
-                    values.append(fig.get("seconds") if "error" not in fig else None)
-            first, last = values[0], values[-1]
+                    values.append(
+                        _seconds(fig, "cpu") if fig.get("cpu_seconds") is not None else _seconds(fig, "wall")
+                    )
+            known = [(s["agencies"], v) for s, v in zip(sizes, values, strict=True) if v]
             exponent = None
-            if first and last and sizes[-1]["agencies"] != sizes[0]["agencies"]:
-                exponent = math.log(last / first) / math.log(sizes[-1]["agencies"] / sizes[0]["agencies"])
+            if len(known) >= 2 and known[-1][0] != known[0][0]:
+                exponent = math.log(known[-1][1] / known[0][1]) / math.log(known[-1][0] / known[0][0])
             unit = " MB" if step == "peak_rss" else " s"
             title = "peak RSS" if step == "peak_rss" else STEP_TITLES[step]
             lines.append(

@@ -1,27 +1,32 @@
 """Agency heads' personal links: signed, expiring tokens that open their agency's web pages (pure).
 
-notify puts `head_link(...)` in the emails it renders; web reads the token back with `read_head_token`.
-Both sides use the same secret, taken by their callers from the environment variable `SECRET_ENV`.
-A token names the agency, the head's email and the last local date on which it works; the web also
-refuses it once the directory names a different head, so a link dies with its holder's office.
+notify puts `head_link(...)` in the emails it renders, made for the email's recipient and only when the
+recipient is that agency's head (never a parent head reading an escalation, never a cc'd reader); web
+reads the token back with `read_head_token`. Both sides use the same secret, taken by their callers
+from the environment variable `SECRET_ENV`. A token names the agency, the head's email and the last
+local date on which it works (`link_expiry` of the day the email goes out); the web also refuses it
+once the directory names a different head, so a link dies with its holder's office.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal, TypeAlias
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from compliance.model.config import Config
 
 __all__ = [
+    "FROM_ENVIRONMENT",
     "LINK_VALID_DAYS",
     "MIN_SECRET_LENGTH",
     "SECRET_ENV",
     "BadLinkError",
     "HeadGrant",
+    "HeadSecret",
     "head_link",
     "head_path",
     "head_token",
@@ -34,6 +39,17 @@ MIN_SECRET_LENGTH = 16
 # A link in an email keeps working this many days after the day it was sent (a month of reminders).
 LINK_VALID_DAYS = 30
 _SALT = "compliance.head-link.v1"
+
+
+class _Environment(enum.Enum):
+    SECRET = SECRET_ENV
+
+
+# The default of the pipeline's `head_secret=` arguments: read SECRET_ENV when the work starts (this
+# module itself never reads the environment). A str is the secret itself; None turns personal links
+# off (plain links, as without a secret).
+FROM_ENVIRONMENT: Final = _Environment.SECRET
+HeadSecret: TypeAlias = str | None | Literal[_Environment.SECRET]
 
 
 class BadLinkError(Exception):

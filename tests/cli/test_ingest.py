@@ -20,7 +20,7 @@ GOOD = f"""{HEADER}
 2023-06,so-b,online_payment,45,100,,,2023-07-03
 2022,so-a,par_index,,,82.58,,
 """
-BAD_DIR = REPO / "tests" / "data" / "invalid" / "snapshot-bad-rows"
+BAD_DIR = REPO / "tests" / "data" / "invalid-snapshots" / "bad-rows"
 
 
 def _problems(text: str) -> list[str]:

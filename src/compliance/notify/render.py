@@ -185,7 +185,7 @@ class TaskView:
     resolved_on: dt.date | None
     escalated_on: dt.date | None
     link: str | None
-    # Whether the reader may acknowledge through `link`: the task is not resolved and the email's
+    # Whether the reader may acknowledge through `link`: the task waits for it (open) and the email's
     # recipient is the head of the task's agency (a parent head, a cc'd copy: "Xem chi tiết" only).
     link_acknowledges: bool = False
 
@@ -336,7 +336,7 @@ def _task_view(
         resolved_on=task.resolved_on,
         escalated_on=task.escalated_on,
         link=link_for(task),
-        link_acknowledges=acknowledges and task.status is not TaskStatus.RESOLVED,
+        link_acknowledges=acknowledges and task.status is TaskStatus.OPEN,
     )
 
 
@@ -423,7 +423,12 @@ class Renderer:
 
         tasks = [
             _task_view(
-                t, rulebook, directory, on, task_link, acknowledges=not copy and self._heads(to, t.agency, directory)
+                t,
+                rulebook,
+                directory,
+                on,
+                task_link,
+                acknowledges=not copy and self._heads(to, t.agency, directory),
             )
             for t in message.tasks
         ]

@@ -12,14 +12,23 @@ Exactly once, within the limits of SPEC §5:
    max_attempts in all; permanent ones are failed with the reason. `notification-sent` /
    `notification-failed` go into the audit log.
 Given D and a fixed clock a run is deterministic: same rows, same keys, same audit entries.
+
+Heads' personal links (SPEC §10): with `deployment.base_url` and the web secret (`head_secret`, by default
+the environment variable COMPLIANCE_WEB_SECRET, the one `compliance serve` uses), an email to a head
+carries that head's signed, expiring link. Such a body is for the head alone: the head's row has no cc,
+and the cc'd readers get a separate copy (key `<key>:copy`, plain links that need a sign-in), queued
+only together with a new head's row. Without the secret or the base_url, nothing changes: one email
+with its cc, plain links or none.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,30 +37,37 @@ from sqlalchemy import Connection
 
 from compliance import faults
 from compliance.clock import Clock
-from compliance.errors import ConfigError, Problem, SendError, SourceLocation
+from compliance.errors import ComplianceError, ConfigError, Problem, SendError, SourceLocation
 from compliance.loading.deployment import Deployment
 from compliance.model.calendar import WorkCalendar
 from compliance.model.config import Config
 from compliance.model.task import Task, TaskChange
 from compliance.notify.backends import max_attempts as max_attempts_for
 from compliance.notify.message import Address, EmailBackend, OutgoingEmail
-from compliance.notify.planning import NotifyPolicy, PlannedMessage, plan_due, plan_run
+from compliance.notify.planning import NotifyPolicy, PlannedMessage, Recipient, plan_due, plan_run
 from compliance.notify.render import LinkFor, Renderer
+from compliance.signing import FROM_ENVIRONMENT, MIN_SECRET_LENGTH, SECRET_ENV, HeadSecret
 from compliance.storage import auditlog, outbox
 from compliance.storage import tasks as task_store
 from compliance.storage.auditlog import NewEntry
 from compliance.storage.db import Database
 
 __all__ = [
+    "FROM_ENVIRONMENT",
+    "HeadSecret",
     "NotifyResult",
     "RetryPolicy",
+    "copy_key",
     "deliver",
+    "head_secret_from_env",
     "notify_run",
     "queue_due",
     "queue_run_messages",
     "run_messages_hook",
     "work_calendar",
 ]
+
+_KEY_LIMIT = 400  # the outbox's key column
 
 
 @dataclass(frozen=True)
@@ -126,6 +142,40 @@ def _years(first: dt.date, on: dt.date) -> range:
     return range(min(first.year, on.year), on.year + 2)
 
 
+# --- heads' personal links ----------------------------------------------------------------------------
+
+
+def head_secret_from_env(config: Config, environ: Mapping[str, str] | None = None) -> str | None:
+    """The web secret that signs heads' links, from COMPLIANCE_WEB_SECRET; None when it is unset or
+    `deployment.base_url` is (no links to sign). A secret too short for `compliance serve` is an error:
+    links signed with it could never open."""
+    if not config.deployment.base_url.strip():
+        return None
+    secret = (os.environ if environ is None else environ).get(SECRET_ENV, "")
+    if not secret:
+        return None
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ComplianceError(
+            f"{SECRET_ENV} is too short: use at least {MIN_SECRET_LENGTH} characters "
+            "(it signs the agency heads' links in the emails)"
+        )
+    return secret
+
+
+def _secret(config: Config, head_secret: HeadSecret) -> str | None:
+    if head_secret is FROM_ENVIRONMENT:
+        return head_secret_from_env(config)
+    return head_secret or None
+
+
+def copy_key(key: str) -> str:
+    """The idempotency key of the cc'd readers' copy of a head's personal email."""
+    copy = f"{key}:copy"
+    if len(copy) <= _KEY_LIMIT:
+        return copy
+    return f"copy:sha256={hashlib.sha256(key.encode('utf-8')).hexdigest()}"
+
+
 # --- queueing ---------------------------------------------------------------------------------------
 
 
@@ -133,30 +183,67 @@ def _addresses(recipients: Iterable[Any]) -> list[dict[str, str]]:
     return [{"email": r.email, "name": r.name} for r in recipients]
 
 
+@dataclass(frozen=True)
+class _Queued:
+    """One planned message as outbox rows: the message itself, and the cc'd readers' copy of a head's
+    personal email (the head's row then has no cc)."""
+
+    row: outbox.NewNotification
+    copy: outbox.NewNotification | None = None
+
+
+def _row(
+    message: PlannedMessage,
+    renderer: Renderer,
+    deployment: Deployment,
+    on: dt.date,
+    *,
+    key: str,
+    to: Sequence[Recipient],
+    cc: Sequence[Recipient],
+    copy: bool = False,
+) -> outbox.NewNotification:
+    rendered = renderer.render(
+        message, rulebook=deployment.rulebook, directory=deployment.directory, on=on, copy=copy
+    )
+    agencies = message.agencies
+    return outbox.NewNotification(
+        key=key,
+        kind=message.kind,
+        due_on=message.send_on,
+        to=_addresses(to),
+        cc=_addresses(cc),
+        subject=rendered.subject,
+        body_text=rendered.text,
+        body_html=rendered.html,
+        task_ids=list(message.task_ids),
+        agency=message.about or (agencies[0] if len(agencies) == 1 else None),
+    )
+
+
 def _rows(
     planned: Sequence[PlannedMessage], renderer: Renderer, deployment: Deployment, on: dt.date
-) -> list[outbox.NewNotification]:
-    rows: list[outbox.NewNotification] = []
-    for message in planned:
-        rendered = renderer.render(
-            message, rulebook=deployment.rulebook, directory=deployment.directory, on=on
-        )
-        agencies = message.agencies
-        rows.append(
-            outbox.NewNotification(
-                key=message.key,
-                kind=message.kind,
-                due_on=message.send_on,
-                to=_addresses([message.to]),
-                cc=_addresses(message.cc),
-                subject=rendered.subject,
-                body_text=rendered.text,
-                body_html=rendered.html,
-                task_ids=list(message.task_ids),
-                agency=message.about or (agencies[0] if len(agencies) == 1 else None),
-            )
-        )
-    return rows
+) -> list[_Queued]:
+    out: list[_Queued] = []
+    for m in planned:
+        if m.cc and renderer.is_personal(m, deployment.directory):
+            # Whoever holds the head's link acts as the head until it expires: the cc'd readers get
+            # the same letter with plain links, as a message of their own.
+            head = _row(m, renderer, deployment, on, key=m.key, to=[m.to], cc=[])
+            copy = _row(m, renderer, deployment, on, key=copy_key(m.key), to=m.cc, cc=[], copy=True)
+            out.append(_Queued(head, copy))
+        else:
+            out.append(_Queued(_row(m, renderer, deployment, on, key=m.key, to=[m.to], cc=m.cc)))
+    return out
+
+
+def _queue(conn: Connection, queued: Sequence[_Queued], *, at: dt.datetime) -> list[str]:
+    """Queue the rows; a copy only with its head's row, so a secret set between two runs of one day
+    never sends the cc'd readers a second letter."""
+    new = outbox.queue(conn, [q.row for q in queued], at=at)
+    fresh = set(new)
+    copies = [q.copy for q in queued if q.copy is not None and q.row.key in fresh]
+    return new + outbox.queue(conn, copies, at=at)
 
 
 def queue_run_messages(
@@ -168,6 +255,7 @@ def queue_run_messages(
     deployment: Deployment,
     clock: Clock,
     link_for: LinkFor | None = None,
+    head_secret: HeadSecret = FROM_ENVIRONMENT,
 ) -> list[str]:
     """Queue the run's task-opened / task-resolved emails (one per recipient) in the run's transaction.
 
@@ -179,18 +267,33 @@ def queue_run_messages(
     planned = plan_run(changes, deployment.directory, calendar, NotifyPolicy.from_config(config), on)
     if not planned:
         return []
-    renderer = Renderer(config, link_for=link_for)
-    return outbox.queue(conn, _rows(planned, renderer, deployment, on), at=clock.now())
+    renderer = Renderer(config, link_for=link_for, head_secret=_secret(config, head_secret))
+    return _queue(conn, _rows(planned, renderer, deployment, on), at=clock.now())
 
 
 def run_messages_hook(
-    deployment: Deployment, *, clock: Clock, link_for: LinkFor | None = None
+    deployment: Deployment,
+    *,
+    clock: Clock,
+    link_for: LinkFor | None = None,
+    head_secret: HeadSecret = FROM_ENVIRONMENT,
 ) -> Callable[[Connection, Sequence[TaskChange], str, dt.date], list[str]]:
-    """The `queue_run_messages=` argument of evaluate_run, bound to a deployment and a clock."""
+    """The `queue_run_messages=` argument of evaluate_run, bound to a deployment and a clock.
+
+    The web secret is read here, before the run starts, so a bad one stops the run before any work.
+    """
+    secret = _secret(deployment.config, head_secret)
 
     def hook(conn: Connection, changes: Sequence[TaskChange], run_id: str, on: dt.date) -> list[str]:
         return queue_run_messages(
-            conn, changes, run_id, on, deployment=deployment, clock=clock, link_for=link_for
+            conn,
+            changes,
+            run_id,
+            on,
+            deployment=deployment,
+            clock=clock,
+            link_for=link_for,
+            head_secret=secret,
         )
 
     return hook
@@ -222,9 +325,11 @@ def queue_due(
     clock: Clock,
     link_for: LinkFor | None = None,
     run_id: str | None = None,
+    head_secret: HeadSecret = FROM_ENVIRONMENT,
 ) -> list[str]:
     """Plan, render and queue the reminders, escalations and digests due at D; returns the new keys."""
     config = deployment.config
+    secret = _secret(config, head_secret)
     now = clock.now()
     with db.begin() as conn:
         active = [t for t in task_store.active_tasks(conn).values() if t.id is not None]
@@ -236,8 +341,8 @@ def queue_due(
         )
         if not planned:
             return []
-        renderer = Renderer(config, link_for=link_for)
-        new_keys = outbox.queue(conn, _rows(planned, renderer, deployment, on), at=now)
+        renderer = Renderer(config, link_for=link_for, head_secret=secret)
+        new_keys = _queue(conn, _rows(planned, renderer, deployment, on), at=now)
         fresh = set(new_keys)
         entries: list[NewEntry] = []
         for message in planned:
@@ -457,9 +562,17 @@ def notify_run(
     link_for: LinkFor | None = None,
     retry: RetryPolicy = RetryPolicy(),
     run_id: str | None = None,
+    head_secret: HeadSecret = FROM_ENVIRONMENT,
 ) -> NotifyResult:
-    """`compliance notify`: queue what is due at D, then send everything queued that is due by D."""
-    new = queue_due(db, deployment, on, clock=clock, link_for=link_for, run_id=run_id)
+    """`compliance notify`: queue what is due at D, then send everything queued that is due by D.
+
+    `head_secret`: the web secret for heads' personal links (default: COMPLIANCE_WEB_SECRET)."""
+    try:
+        secret = _secret(deployment.config, head_secret)
+    except ComplianceError:
+        backend.close()
+        raise
+    new = queue_due(db, deployment, on, clock=clock, link_for=link_for, run_id=run_id, head_secret=secret)
     faults.point("notify.queued")
     try:
         tally = deliver(

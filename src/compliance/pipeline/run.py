@@ -25,6 +25,7 @@ from compliance.loading.rules import check_rulebook, rule_files
 from compliance.loading.validation import display_path
 from compliance.model.config import Config
 from compliance.pipeline.ingest import InboxResult, ingest_inbox
+from compliance.signing import FROM_ENVIRONMENT, HeadSecret
 from compliance.storage.db import Database
 
 if TYPE_CHECKING:
@@ -186,12 +187,14 @@ def _today(config: Config, on: dt.date | None, clock: Clock) -> dt.date:
     return on if on is not None else clock.today(config.deployment.tz)
 
 
-def _evaluate(db: Database, rules: RulesInForce, on: dt.date, clock: Clock) -> RunResult:
+def _evaluate(
+    db: Database, rules: RulesInForce, on: dt.date, clock: Clock, head_secret: HeadSecret
+) -> RunResult:
     from compliance.engine import get_backend
     from compliance.pipeline.evaluate import evaluate_run
     from compliance.pipeline.notify import run_messages_hook
 
-    queue = run_messages_hook(rules.deployment, clock=clock)
+    queue = run_messages_hook(rules.deployment, clock=clock, head_secret=head_secret)
 
     def queue_then_commit(
         conn: Connection, changes: Sequence[TaskChange], run_id: str, day: dt.date
@@ -205,16 +208,29 @@ def _evaluate(db: Database, rules: RulesInForce, on: dt.date, clock: Clock) -> R
     return evaluate_run(db, rules.deployment, backend, on, clock=clock, queue_run_messages=queue_then_commit)
 
 
-def _notify(db: Database, deployment: Deployment, on: dt.date, clock: Clock) -> NotifyResult:
+def _notify(
+    db: Database, deployment: Deployment, on: dt.date, clock: Clock, head_secret: HeadSecret
+) -> NotifyResult:
     from compliance.notify.backends import make_backend
     from compliance.pipeline.notify import notify_run
 
-    return notify_run(db, deployment, make_backend(deployment.config), on, clock=clock)
+    return notify_run(
+        db, deployment, make_backend(deployment.config), on, clock=clock, head_secret=head_secret
+    )
 
 
-def evaluate_step(db: Database, config: Config, *, on: dt.date | None, clock: Clock) -> EvaluateStep:
+def evaluate_step(
+    db: Database,
+    config: Config,
+    *,
+    on: dt.date | None,
+    clock: Clock,
+    head_secret: HeadSecret = FROM_ENVIRONMENT,
+) -> EvaluateStep:
+    """One evaluation run. `head_secret`: the web secret for heads' personal links in the emails it
+    queues (default: the environment's COMPLIANCE_WEB_SECRET, as everywhere in the pipeline)."""
     rules = load_rules(db, config, clock=clock, audit=True)
-    return EvaluateStep(rules, _evaluate(db, rules, _today(config, on, clock), clock))
+    return EvaluateStep(rules, _evaluate(db, rules, _today(config, on, clock), clock, head_secret))
 
 
 @dataclass(frozen=True)
@@ -227,13 +243,19 @@ class NotifyStep:
 
 
 def notify_step(
-    db: Database, config: Config, *, on: dt.date | None, clock: Clock, digest: bool = False
+    db: Database,
+    config: Config,
+    *,
+    on: dt.date | None,
+    clock: Clock,
+    digest: bool = False,
+    head_secret: HeadSecret = FROM_ENVIRONMENT,
 ) -> NotifyStep:
     """Queue what is due at D and send what is queued. `digest` (the digest job) changes nothing here:
     the planner adds the weekly digest on digest days, whichever of the two jobs runs first."""
     del digest
     rules = load_rules(db, config, clock=clock, audit=False)
-    return NotifyStep(_notify(db, rules.deployment, _today(config, on, clock), clock))
+    return NotifyStep(_notify(db, rules.deployment, _today(config, on, clock), clock, head_secret))
 
 
 # --- run --once -----------------------------------------------------------------------------------
@@ -262,8 +284,21 @@ class OnceResult:
         }
 
 
-def run_once(config: Config, *, on: dt.date | None, clock: Clock, db: Database | None = None) -> OnceResult:
-    """`compliance run --once`: ingest the inbox, evaluate at D (default: today), notify at D."""
+def run_once(
+    config: Config,
+    *,
+    on: dt.date | None,
+    clock: Clock,
+    db: Database | None = None,
+    head_secret: HeadSecret = FROM_ENVIRONMENT,
+) -> OnceResult:
+    """`compliance run --once`: ingest the inbox, evaluate at D (default: today), notify at D.
+
+    `head_secret`: as in `evaluate_step`; read once, before anything is ingested."""
+    if head_secret is FROM_ENVIRONMENT:
+        from compliance.pipeline.notify import head_secret_from_env
+
+        head_secret = head_secret_from_env(config)
     own = db is None
     if db is None:
         from compliance.loading.config import database_url
@@ -275,9 +310,9 @@ def run_once(config: Config, *, on: dt.date | None, clock: Clock, db: Database |
         rules = load_rules(db, config, clock=clock, audit=True)
         inbox = ingest_inbox(db, rules.deployment, config.inbox_dir, clock=clock)
         faults.point("run.after-ingest")
-        evaluation = _evaluate(db, rules, day, clock)
+        evaluation = _evaluate(db, rules, day, clock, head_secret)
         faults.point("run.after-evaluate")
-        notified = _notify(db, rules.deployment, day, clock)
+        notified = _notify(db, rules.deployment, day, clock, head_secret)
         return OnceResult(day, inbox, rules, evaluation, notified)
     finally:
         if own:
