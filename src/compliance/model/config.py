@@ -71,9 +71,10 @@ class ScheduleConfig(_Section):
 
     @field_validator("ingest", "evaluate", "notify", "digest")
     @classmethod
-    def _five_fields(cls, v: str) -> str:
-        if len(v.split()) != 5:
-            raise ValueError(f"'{v}' is not a cron expression of 5 fields (minute hour day month weekday)")
+    def _cron(cls, v: str) -> str:
+        from compliance.model.cron import parse_cron
+
+        parse_cron(v)
         return v
 
 

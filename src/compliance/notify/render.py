@@ -745,7 +745,13 @@ def check_templates(config: Config, *, search_dirs: Sequence[Path] | None = None
             name = f"{message.kind}.{fmt}.j2"
             try:
                 if fmt == "txt":
-                    module = variant.env.get_template(name).make_module(dict(context))
+                    template = variant.env.get_template(name)
+                    try:
+                        module = template.make_module(dict(context))
+                    except Exception:
+                        # make_module, unlike render, leaves the compiled code's line numbers in the
+                        # traceback; Jinja's handler maps them back to the template's lines.
+                        variant.env.handle_exception()
                     subject = " ".join(str(getattr(module, "subject", "")).split())
                     if not subject:
                         path = _template_file(renderer.env, name)
