@@ -1,6 +1,7 @@
 """End to end in a real headless Chromium on the shipped example deployment, played through the real
-pipeline (`run --once` month by month): `compliance serve` as a subprocess, the office signs in and
-filters the matrix, a head follows their personal link and acknowledges a task, the pages then show it.
+pipeline (`run --once` month by month, with a base_url and the web secret, so the emails carry the heads'
+links): `compliance serve` as a subprocess, the office signs in and filters the matrix, a head follows
+the personal link of the latest email in the outbox and acknowledges a task, the pages then show it.
 Screenshots go to var/screenshots/ (printed at the end, listed in INDEX.txt).
 
 Needs Debian's chromium (`apt-get install -y chromium`, /usr/bin/chromium) and the playwright package
@@ -10,9 +11,11 @@ Needs Debian's chromium (`apt-get install -y chromium`, /usr/bin/chromium) and t
 from __future__ import annotations
 
 import csv
-import datetime as dt
+import email
+import email.policy
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -25,7 +28,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from compliance.signing import head_path
 from tests.conftest import REPO, Cli
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -71,6 +73,7 @@ class OpenTask:
     agency: str
     agency_name: str
     head_email: str
+    link: str  # the head's personal link to their agency, from the latest email they were sent
 
 
 class Server:
@@ -78,36 +81,60 @@ class Server:
         self.base, self.task = base, task
 
 
-def _example(tmp_path: Path, cli: Cli) -> OpenTask:
-    """The shipped example deployment, played through the real pipeline up to TODAY."""
+def _latest_head_link(outbox: Path, base: str, head_email: str) -> str:
+    """The agency link of the newest email in the outbox addressed to `head_email` (as the head would
+    click it in their mailbox)."""
+    found: list[tuple[str, str]] = []
+    for path in outbox.glob("*.eml"):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if [a.addr_spec for a in msg["To"].addresses] != [head_email]:
+            continue
+        body = msg.get_body(("plain",))
+        assert body is not None
+        m = re.search(re.escape(base) + r"/h/[A-Za-z0-9_.\-]+(?=\s)", body.get_content())
+        if m:
+            day = str(msg["X-Compliance-Key"]).split(":")[1]
+            found.append((day, m.group(0)))
+    assert found, f"no email to {head_email} carries a personal link"
+    return max(found)[1]
+
+
+def _example(tmp_path: Path, cli: Cli, base: str) -> OpenTask:
+    """The shipped example deployment with `base_url` set, played through the real pipeline up to TODAY."""
     for name in ("config.toml", "rules", "notifications"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, tmp_path / name)
         else:
             shutil.copy(source, tmp_path / name)
+    config = tmp_path / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    assert 'base_url = ""' in text
+    config.write_text(text.replace('base_url = ""', f'base_url = "{base}"'), encoding="utf-8")
     inbox = tmp_path / "data" / "inbox"
     inbox.mkdir(parents=True)
     for snapshot, day in PLAY:
         shutil.copy(REPO / "examples" / "snapshots" / snapshot, inbox / snapshot)
-        ran = cli("run", "--once", "--at", day, timeout=300)
+        ran = cli("run", "--once", "--at", day, timeout=300, env={"COMPLIANCE_WEB_SECRET": SECRET})
         assert ran.returncode == 0, ran.stderr
     listed = cli("tasks", "list", "--status", "open", "--json")
     assert listed.returncode == 0, listed.stderr
     task = json.loads(listed.stdout)[0]
     with (tmp_path / "rules" / "agencies.csv").open(encoding="utf-8-sig", newline="") as f:
         agency = next(row for row in csv.DictReader(f) if row["id"] == task["agency"])
-    return OpenTask(int(task["id"]), agency["id"], agency["name"], agency["head_email"])
+    link = _latest_head_link(tmp_path / "var" / "outbox", base, agency["head_email"])
+    return OpenTask(int(task["id"]), agency["id"], agency["name"], agency["head_email"], link)
 
 
 @pytest.fixture
 def server(tmp_path: Path, cli: Cli) -> Iterator[Server]:
-    task = _example(tmp_path, cli)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    task = _example(tmp_path, cli, base)
     added = cli(
         "users", "add", "--role", "office", "--password-stdin", OFFICE[0], input_text=OFFICE[1] + "\n"
     )
     assert added.returncode == 0, added.stderr
-    port = _free_port()
     log = tmp_path / "serve.log"
     env = {**cli.env, "COMPLIANCE_WEB_SECRET": SECRET}
     with log.open("w") as out:
@@ -120,7 +147,6 @@ def server(tmp_path: Path, cli: Cli) -> Iterator[Server]:
             stdin=subprocess.DEVNULL,
             text=True,
         )
-    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -183,13 +209,10 @@ def test_sign_in_matrix_head_link_and_acknowledge(server: Server) -> None:
             expect(page.locator("th[scope=row]", has_text="Sở Nội vụ")).to_have_count(0)
             shot(page, "02-overview-districts.png", "the matrix filtered to the 11 district-level units")
 
-            # The agency head: the personal link their emails carry, no password, on a phone.
-            link = server.base + head_path(
-                task.agency, task.head_email, expires_on=dt.date(2023, 8, 4), secret=SECRET
-            )
+            # The agency head: the personal link of their latest email, no password, on a phone.
             head = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN", is_mobile=True)
             hpage = head.new_page()
-            hpage.goto(link)
+            hpage.goto(task.link)
             expect(hpage).to_have_url(server.base + f"/agencies/{task.agency}")
             expect(hpage.locator("h1")).to_have_text(task.agency_name)
             shot(

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from compliance.model.agency import AgencyDirectory
 from compliance.model.calendar import WorkCalendar
 from compliance.model.config import Config
+from compliance.model.cron import cron_matches_day
 from compliance.model.task import Task, TaskChange, TaskChangeKind, TaskStatus
 
 __all__ = [
@@ -237,64 +238,6 @@ def reminder_due(
 def escalation_day(task: Task, calendar: WorkCalendar, policy: NotifyPolicy) -> dt.date:
     """The working day the escalation goes out: due_on + escalate_after_days, moved off days off."""
     return calendar.next_working_day(task.due_on + dt.timedelta(days=policy.escalate_after_days))
-
-
-_DOW_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
-_MONTH_NAMES = {
-    m: i
-    for i, m in enumerate(
-        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1
-    )
-}
-
-
-def _cron_field(spec: str, low: int, high: int, names: Mapping[str, int]) -> set[int]:
-    values: set[int] = set()
-
-    def number(text: str) -> int:
-        t = text.strip().lower()
-        if t in names:
-            return names[t]
-        if not t.isdigit():
-            raise ValueError(f"'{text}' is not a number or a name in a cron field")
-        return int(t)
-
-    for part in spec.split(","):
-        rng, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if step < 1:
-            raise ValueError(f"cron step must be at least 1 in '{part}'")
-        if rng in ("*", "?"):
-            start, end = low, high
-        elif "-" in rng:
-            a, b = rng.split("-", 1)
-            start, end = number(a), number(b)
-        else:
-            start = number(rng)
-            end = high if step_text else start
-        if not (low <= start <= high and low <= end <= high) or start > end:
-            raise ValueError(f"'{part}' is outside {low}-{high} in a cron field")
-        values.update(range(start, end + 1, step))
-    return values
-
-
-def cron_matches_day(expr: str, day: dt.date) -> bool:
-    """Whether a standard 5-field cron expression fires at some time on `day` (0/7 = Sunday, 1 = Monday).
-
-    As in Vixie cron, when both day-of-month and day-of-week are restricted a day matching either fires.
-    """
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"'{expr}' is not a cron expression of 5 fields")
-    _minute, _hour, dom_spec, month_spec, dow_spec = fields
-    if day.month not in _cron_field(month_spec, 1, 12, _MONTH_NAMES):
-        return False
-    dom_ok = day.day in _cron_field(dom_spec, 1, 31, {})
-    dows = {d % 7 for d in _cron_field(dow_spec, 0, 7, _DOW_NAMES)}
-    dow_ok = (day.isoweekday() % 7) in dows
-    if dom_spec.startswith("*") or dow_spec.startswith("*"):
-        return dom_ok and dow_ok
-    return dom_ok or dow_ok
 
 
 def digest_day(schedule: str, calendar: WorkCalendar, on: dt.date) -> dt.date | None:
