@@ -40,7 +40,9 @@ def postgres_or_skip() -> None:
         _PG_OK = _postgres_available()
     if not _PG_OK:
         if os.environ.get("COMPLIANCE_REQUIRE_PG") == "1":
-            pytest.fail(f"PostgreSQL is required (COMPLIANCE_REQUIRE_PG=1) but not reachable at {PG_ADMIN_URL}")
+            pytest.fail(
+                f"PostgreSQL is required (COMPLIANCE_REQUIRE_PG=1) but not reachable at {PG_ADMIN_URL}"
+            )
         pytest.skip("PostgreSQL not reachable (local convenience; CI sets COMPLIANCE_REQUIRE_PG=1)")
 
 
@@ -89,8 +91,14 @@ class Cli:
         self.cwd = cwd
         self.env = env
 
-    def __call__(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-                 timeout: float = 120, input_text: str | None = None) -> CliResult:
+    def __call__(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        input_text: str | None = None,
+    ) -> CliResult:
         proc = subprocess.run(
             [sys.executable, "-m", "compliance", *args],
             cwd=cwd or self.cwd,

@@ -105,14 +105,22 @@ def verify_chain(entries: Iterable[AuditEntry]) -> tuple[int, str, ChainBreak | 
     prev = GENESIS
     for entry in entries:
         if entry.seq != expected_seq:
-            return count, prev, ChainBreak(
-                expected_seq if entry.seq > expected_seq else entry.seq,
-                f"expected seq {expected_seq}, found {entry.seq} (an entry was deleted or inserted)",
+            return (
+                count,
+                prev,
+                ChainBreak(
+                    expected_seq if entry.seq > expected_seq else entry.seq,
+                    f"expected seq {expected_seq}, found {entry.seq} (an entry was deleted or inserted)",
+                ),
             )
         if entry.prev_hash != prev:
             return count, prev, ChainBreak(entry.seq, "prev_hash does not match the previous entry's hash")
         if entry_hash(entry) != entry.hash:
-            return count, prev, ChainBreak(entry.seq, "hash does not match the entry's content (it was altered)")
+            return (
+                count,
+                prev,
+                ChainBreak(entry.seq, "hash does not match the entry's content (it was altered)"),
+            )
         prev = entry.hash
         count += 1
         expected_seq += 1

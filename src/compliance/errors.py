@@ -1,12 +1,12 @@
 """The error tree of compliance, and SourceLocation for errors that point into a user's file.
 
-    ComplianceError                  anything the user can act on (CLI exit 1)
-    ├── InputError                   one or more located problems in the user's files
-    │     (carries a list of Problem: location + key path + message + hint)
-    ├── ConfigError                  config.toml is missing, unreadable or invalid (an InputError)
-    ├── NotFoundError                a task, rule, agency or run id that does not exist
-    ├── StateError                   the request conflicts with stored state (time moving backwards …)
-    └── SendError                    an email backend failed (retryable or permanent)
+ComplianceError                  anything the user can act on (CLI exit 1)
+├── InputError                   one or more located problems in the user's files
+│     (carries a list of Problem: location + key path + message + hint)
+├── ConfigError                  config.toml is missing, unreadable or invalid (an InputError)
+├── NotFoundError                a task, rule, agency or run id that does not exist
+├── StateError                   the request conflicts with stored state (time moving backwards …)
+└── SendError                    an email backend failed (retryable or permanent)
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ class Problem:
     warning: bool = False
 
     def __str__(self) -> str:
-        head = f"{self.location}: {self.key}: {self.message}" if self.key else f"{self.location}: {self.message}"
+        head = (
+            f"{self.location}: {self.key}: {self.message}" if self.key else f"{self.location}: {self.message}"
+        )
         if self.warning:
             head = (
                 f"{self.location}: warning: {self.key}: {self.message}"

@@ -105,4 +105,6 @@ def test_an_empty_rules_directory_is_a_warning(tmp_path: Path) -> None:
     rules_dir.mkdir()
     rulebook, problems = load_rulebook(rules_dir, None)
     assert (rulebook.rules, rulebook.indicators, rulebook.files) == ({}, {}, {})
-    assert [str(p) for p in problems] == [f"{rules_dir}: warning: no rule files (*.yaml) in the rules directory"]
+    assert [str(p) for p in problems] == [
+        f"{rules_dir}: warning: no rule files (*.yaml) in the rules directory"
+    ]

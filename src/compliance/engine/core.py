@@ -418,8 +418,10 @@ def _threshold(
         row_ids = (latest.row_id,)
     target, target_float = plan.target(period.end_on)
     # A guard against a backend that disagrees with the ramp; insufficient (step 2) may come without one.
-    if outcome is _NOT_APPLICABLE and target is not None or (
-        target is None and outcome is not _NOT_APPLICABLE and outcome is not Outcome.INSUFFICIENT
+    if (
+        outcome is _NOT_APPLICABLE
+        and target is not None
+        or (target is None and outcome is not _NOT_APPLICABLE and outcome is not Outcome.INSUFFICIENT)
     ):
         raise EngineError(f"rule '{plan.id}', {agency}: the verdict {outcome} contradicts the ramp")
     inputs["target"] = None if target is None else str(target)

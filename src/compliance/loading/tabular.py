@@ -42,7 +42,9 @@ def read_table(path: Path, expected: tuple[str, ...], display: str | None = None
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError([Problem(SourceLocation(name), "", f"cannot read the file: {exc.strerror}")]) from exc
+        raise InputError(
+            [Problem(SourceLocation(name), "", f"cannot read the file: {exc.strerror}")]
+        ) from exc
     if path.suffix.lower() == ".xlsx":
         header, body = _read_xlsx(raw, name)
     elif path.suffix.lower() == ".csv":
@@ -59,13 +61,17 @@ def read_table(path: Path, expected: tuple[str, ...], display: str | None = None
         seen.add(col)
     for col in missing:
         problems.append(
-            Problem(SourceLocation(name, row=1), col, f"missing column; the header must be: {','.join(expected)}")
+            Problem(
+                SourceLocation(name, row=1), col, f"missing column; the header must be: {','.join(expected)}"
+            )
         )
     for col in extra:
         from compliance.loading.suggest import did_you_mean
 
         problems.append(
-            Problem(SourceLocation(name, row=1), col or "(empty)", "unknown column", did_you_mean(col, expected))
+            Problem(
+                SourceLocation(name, row=1), col or "(empty)", "unknown column", did_you_mean(col, expected)
+            )
         )
     if problems:
         raise InputError(problems)
@@ -76,7 +82,11 @@ def read_table(path: Path, expected: tuple[str, ...], display: str | None = None
         record = {col: (cells[i].strip() if i < len(cells) else "") for i, col in enumerate(header)}
         if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
             problems.append(
-                Problem(SourceLocation(name, row=number), "", f"{len(cells)} cells but the header has {len(header)}")
+                Problem(
+                    SourceLocation(name, row=number),
+                    "",
+                    f"{len(cells)} cells but the header has {len(header)}",
+                )
             )
             continue
         rows.append((number, record))
@@ -99,7 +109,9 @@ def _read_csv(raw: bytes, name: str) -> tuple[list[str], list[tuple[int, list[st
         for cells in reader:
             records.append((reader.line_num, cells))
     except csv.Error as exc:
-        raise InputError([Problem(SourceLocation(name, row=reader.line_num), "", f"not valid CSV: {exc}")]) from exc
+        raise InputError(
+            [Problem(SourceLocation(name, row=reader.line_num), "", f"not valid CSV: {exc}")]
+        ) from exc
     if not records:
         raise InputError([Problem(SourceLocation(name), "", "the file is empty; it needs a header row")])
     # Row numbers as a spreadsheet shows them: physical record index (a quoted newline stays one row).
@@ -116,7 +128,9 @@ def _read_xlsx(raw: bytes, name: str) -> tuple[list[str], list[tuple[int, list[s
     try:
         wb = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
-        raise InputError([Problem(SourceLocation(name), "", f"not a readable .xlsx workbook: {exc}")]) from exc
+        raise InputError(
+            [Problem(SourceLocation(name), "", f"not a readable .xlsx workbook: {exc}")]
+        ) from exc
     ws = wb.worksheets[0]
     out: list[tuple[int, list[str]]] = []
     for index, values in enumerate(ws.iter_rows(values_only=True), start=1):
