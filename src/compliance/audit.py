@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "ENTRY_FIELDS",
     "GENESIS",
     "KINDS",
     "AuditEntry",
@@ -23,6 +24,21 @@ __all__ = [
 ]
 
 GENESIS = "0" * 64
+# The fields of an entry in SPEC §6's order: the columns of `audit list --csv` and of the web export.
+ENTRY_FIELDS = (
+    "seq",
+    "at",
+    "run_id",
+    "kind",
+    "rule",
+    "agency",
+    "period",
+    "outcome",
+    "data",
+    "rules_revision",
+    "prev_hash",
+    "hash",
+)
 KINDS = (
     "rules-loaded",
     "rules-rejected",

@@ -109,8 +109,9 @@ def _example(tmp_path: Path, cli: Cli, base: str) -> OpenTask:
             shutil.copy(source, tmp_path / name)
     config = tmp_path / "config.toml"
     text = config.read_text(encoding="utf-8")
-    assert 'base_url = ""' in text
-    config.write_text(text.replace('base_url = ""', f'base_url = "{base}"'), encoding="utf-8")
+    shipped = re.search(r'^base_url = "[^"]*"', text, flags=re.M)
+    assert shipped is not None
+    config.write_text(text.replace(shipped.group(0), f'base_url = "{base}"'), encoding="utf-8")
     inbox = tmp_path / "data" / "inbox"
     inbox.mkdir(parents=True)
     for snapshot, day in PLAY:

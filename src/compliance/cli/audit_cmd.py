@@ -15,25 +15,13 @@ import click
 from rich import box
 from rich.table import Column, Table
 
+from compliance.audit import ENTRY_FIELDS
 from compliance.cli import cli
 from compliance.cli.context import AppContext, emit_json, pass_app
 
 __all__ = ["CSV_COLUMNS", "audit", "audit_list", "audit_verify"]
 
-CSV_COLUMNS = (
-    "seq",
-    "at",
-    "run_id",
-    "kind",
-    "rule",
-    "agency",
-    "period",
-    "outcome",
-    "data",
-    "rules_revision",
-    "prev_hash",
-    "hash",
-)
+CSV_COLUMNS = ENTRY_FIELDS
 
 
 def _date(_ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:

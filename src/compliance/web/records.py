@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from compliance.audit import KINDS, AuditEntry, canonical_json
+from compliance.audit import ENTRY_FIELDS, KINDS, AuditEntry, canonical_json
 from compliance.model.rules import Rule, Rulebook
 from compliance.storage import auditlog
 from compliance.web import format as fmt
@@ -23,20 +23,7 @@ from compliance.web.site import Site
 __all__ = ["CSV_COLUMNS", "audit_csv", "audit_view", "revision_view", "rules_view"]
 
 PAGE_ENTRIES = 100
-CSV_COLUMNS = (
-    "seq",
-    "at",
-    "run_id",
-    "kind",
-    "rule",
-    "agency",
-    "period",
-    "outcome",
-    "data",
-    "rules_revision",
-    "prev_hash",
-    "hash",
-)
+CSV_COLUMNS = ENTRY_FIELDS
 
 
 def _site(request: Request) -> Site:
