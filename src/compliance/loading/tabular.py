@@ -13,7 +13,7 @@ from pathlib import Path
 
 from compliance.errors import InputError, Problem, SourceLocation
 
-__all__ = ["Table", "read_table"]
+__all__ = ["Records", "Table", "read_records", "read_table"]
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,21 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def read_table(path: Path, expected: tuple[str, ...], display: str | None = None) -> Table:
-    """Read `path` (.csv or .xlsx); the header must hold every `expected` column (extra ones are errors)."""
-    name = display or str(path)
+@dataclass(frozen=True)
+class Records:
+    """A table read as cell lists in the order of the expected columns (whatever the header's order):
+    the same rows as `read_table`, without a dict per row (snapshot files run to 100,000+ rows)."""
+
+    path: str
+    header: tuple[str, ...]
+    rows: list[tuple[int, list[str]]]  # (spreadsheet row number, cells in `expected` order, stripped)
+    raw: bytes
+
+
+def _load(
+    path: Path, expected: tuple[str, ...], name: str
+) -> tuple[list[str], list[tuple[int, list[str]]], bytes]:
+    """The file's header (checked against `expected`), its numbered body rows, and its bytes."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -75,24 +87,59 @@ def read_table(path: Path, expected: tuple[str, ...], display: str | None = None
         )
     if problems:
         raise InputError(problems)
+    return header, body, raw
+
+
+def _too_wide(name: str, number: int, cells: list[str], width: int) -> Problem:
+    return Problem(SourceLocation(name, row=number), "", f"{len(cells)} cells but the header has {width}")
+
+
+def read_table(path: Path, expected: tuple[str, ...], display: str | None = None) -> Table:
+    """Read `path` (.csv or .xlsx); the header must hold every `expected` column (extra ones are errors)."""
+    name = display or str(path)
+    header, body, raw = _load(path, expected, name)
+    problems: list[Problem] = []
     rows: list[tuple[int, dict[str, str]]] = []
     for number, cells in body:
         if all(not c.strip() for c in cells):
             continue  # blank lines are common at the end of exports
         record = {col: (cells[i].strip() if i < len(cells) else "") for i, col in enumerate(header)}
         if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
-            problems.append(
-                Problem(
-                    SourceLocation(name, row=number),
-                    "",
-                    f"{len(cells)} cells but the header has {len(header)}",
-                )
-            )
+            problems.append(_too_wide(name, number, cells, len(header)))
             continue
         rows.append((number, record))
     if problems:
         raise InputError(problems)
     return Table(name, tuple(header), rows, raw)
+
+
+def read_records(path: Path, expected: tuple[str, ...], display: str | None = None) -> Records:
+    """`read_table` with each row as a list of its cells in the order of `expected` (the same checks,
+    errors and skipped rows)."""
+    name = display or str(path)
+    header, body, raw = _load(path, expected, name)
+    width = len(header)
+    # The header holds each expected column exactly once (else _load raised): a permutation of them.
+    order = [header.index(col) for col in expected]
+    in_order = order == list(range(width))
+    problems: list[Problem] = []
+    rows: list[tuple[int, list[str]]] = []
+    for number, cells in body:
+        stripped = list(map(str.strip, cells))
+        if not any(stripped):
+            continue  # blank lines are common at the end of exports
+        if len(stripped) != width:
+            if len(stripped) > width:
+                if any(stripped[width:]):
+                    problems.append(_too_wide(name, number, cells, width))
+                    continue
+                del stripped[width:]
+            else:
+                stripped.extend([""] * (width - len(stripped)))
+        rows.append((number, stripped if in_order else [stripped[i] for i in order]))
+    if problems:
+        raise InputError(problems)
+    return Records(name, tuple(header), rows, raw)
 
 
 def _read_csv(raw: bytes, name: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -104,10 +151,8 @@ def _read_csv(raw: bytes, name: str) -> tuple[list[str], list[tuple[int, list[st
             [Problem(SourceLocation(name, row=line), "", "the file is not UTF-8 (save it as 'CSV UTF-8')")]
         ) from exc
     reader = csv.reader(io.StringIO(text, newline=""))
-    records: list[tuple[int, list[str]]] = []
     try:
-        for cells in reader:
-            records.append((reader.line_num, cells))
+        records = list(reader)
     except csv.Error as exc:
         raise InputError(
             [Problem(SourceLocation(name, row=reader.line_num), "", f"not valid CSV: {exc}")]
@@ -115,9 +160,8 @@ def _read_csv(raw: bytes, name: str) -> tuple[list[str], list[tuple[int, list[st
     if not records:
         raise InputError([Problem(SourceLocation(name), "", "the file is empty; it needs a header row")])
     # Row numbers as a spreadsheet shows them: physical record index (a quoted newline stays one row).
-    numbered = [(i + 1, cells) for i, (_line, cells) in enumerate(records)]
-    header = [c.strip() for c in numbered[0][1]]
-    return header, numbered[1:]
+    header = [c.strip() for c in records[0]]
+    return header, list(enumerate(records[1:], start=2))
 
 
 def _read_xlsx(raw: bytes, name: str) -> tuple[list[str], list[tuple[int, list[str]]]]:

@@ -277,15 +277,23 @@ def plan_due(
 
     escalating = [t for t in active if t.escalated_on is None and escalation_day(t, calendar, policy) <= on]
     by_target: dict[tuple[str, str], tuple[Recipient, Recipient, list[Task]]] = {}
+    found: dict[str, Recipient] = {}
+
+    def named(email: str, directory: AgencyDirectory) -> Recipient:
+        # A search of the whole directory, for the same one or two addresses each time: once each.
+        if email not in found:
+            found[email] = _named(email, directory)
+        return found[email]
+
     for task in escalating:
         head = head_of(task.agency, directory, task)
         parent = directory.parent_of(task.agency)
         if parent is not None:
             to = Recipient(parent.head_email, parent.head_name, parent.head_title, parent.id)
         elif policy.escalation_default_to:
-            to = _named(policy.escalation_default_to, directory)
+            to = named(policy.escalation_default_to, directory)
         else:  # nobody above: the deployment's cc, else the head themself, so nothing is dropped
-            to = _named(policy.cc[0], directory) if policy.cc else head
+            to = named(policy.cc[0], directory) if policy.cc else head
         by_target.setdefault((to.email.lower(), task.agency), (to, head, []))[2].append(task)
     for (_, agency_id), (to, head, group) in by_target.items():
         group.sort(key=lambda t: (t.due_on, t.id or 0))

@@ -39,6 +39,7 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    Template,
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
@@ -98,18 +99,41 @@ def _dec(value: float | int | Decimal | str) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
+# Babel parses the pattern and looks up the locale on every call (about 0.1 ms); an email lists the
+# same figures, targets and dates many times over a run, so each distinct (type, value) is formatted
+# once. The type is part of the key: 1, 1.0 and Decimal("1") are equal keys for a plain dict.
+_MEMO = 1 << 16
+
+
+@functools.lru_cache(maxsize=_MEMO)
+def _percent(kind: str, value: float | Decimal, locale: str, digits: int) -> str:
+    del kind
+    return format_percent(_dec(value), "#,##0." + "#" * digits + "%", locale=locale)
+
+
+@functools.lru_cache(maxsize=_MEMO)
+def _decimal(kind: str, value: float | int | Decimal, locale: str, pattern: str) -> str:
+    del kind
+    return format_decimal(_dec(value), pattern, locale=locale)
+
+
+@functools.lru_cache(maxsize=_MEMO)
+def _date(value: dt.date, pattern: str, locale: str) -> str:
+    return format_date(value, pattern, locale=locale)
+
+
 def vn_percent(value: float | Decimal, locale: str = "vi_VN", digits: int = 2) -> str:
     """0.3125 -> '31,25%'; 0.3 -> '30%' (up to `digits` decimals)."""
-    return format_percent(_dec(value), "#,##0." + "#" * digits + "%", locale=locale)
+    return _percent(type(value).__name__, value, locale, digits)
 
 
 def vn_number(value: float | int | Decimal, locale: str = "vi_VN", digits: int = 2) -> str:
     """1305 -> '1.305'; 82.58 -> '82,58'."""
-    return format_decimal(_dec(value), "#,##0." + "#" * digits, locale=locale)
+    return _decimal(type(value).__name__, value, locale, "#,##0." + "#" * digits)
 
 
 def vn_int(value: int | float | Decimal, locale: str = "vi_VN") -> str:
-    return format_decimal(_dec(value), "#,##0", locale=locale)
+    return _decimal(type(value).__name__, value, locale, "#,##0")
 
 
 def vn_count(value: int) -> str:
@@ -119,13 +143,13 @@ def vn_count(value: int) -> str:
 
 def vn_date(value: dt.date | None, locale: str = "vi_VN") -> str:
     """05/07/2023."""
-    return "" if value is None else format_date(value, "dd/MM/yyyy", locale=locale)
+    return "" if value is None else _date(value, "dd/MM/yyyy", locale)
 
 
 def vn_date_long(value: dt.date, locale: str = "vi_VN") -> str:
     """'ngày 05 tháng 7 năm 2023'; days below 10 and months 1–2 take a leading zero (Decree 30/2020)."""
     month = "MM" if value.month <= 2 else "M"
-    return format_date(value, f"'ngày' dd 'tháng' {month} 'năm' yyyy", locale=locale)
+    return _date(value, f"'ngày' dd 'tháng' {month} 'năm' yyyy", locale)
 
 
 def vn_period(label: str | None) -> str:
@@ -368,6 +392,7 @@ class Renderer:
         self.locale = config.deployment.locale
         dirs = list(search_dirs) if search_dirs is not None else template_dirs(config)
         self.env = make_environment(dirs, self.locale)
+        self._templates: dict[str, Template] = {}
         self.overridden = any(Path(d).resolve() != DEFAULT_TEMPLATES.resolve() for d in dirs)
         self.link_for = link_for or default_link_for(config.deployment.base_url)
         base = config.deployment.base_url.rstrip("/")
@@ -487,13 +512,20 @@ class Renderer:
             "escalate_after_days": self.config.notify.escalate_after_days,
         }
 
+    def _template(self, name: str) -> Template:
+        # Looked up once per renderer (one per run): Jinja's own cache checks the file's time per call.
+        template = self._templates.get(name)
+        if template is None:
+            template = self._templates[name] = self.env.get_template(name)
+        return template
+
     def render_context(self, kind: str, context: Mapping[str, Any]) -> Rendered:
-        text_module = self.env.get_template(f"{kind}.txt.j2").make_module(dict(context))
+        text_module = self._template(f"{kind}.txt.j2").make_module(dict(context))
         subject = getattr(text_module, "subject", None)
         if subject is None:
             raise TemplateError(f"{kind}.txt.j2 does not set `subject` ({{% set subject %}}…{{% endset %}})")
         subject = " ".join(str(subject).split())
-        html = self.env.get_template(f"{kind}.html.j2").render({**context, "subject": subject})
+        html = self._template(f"{kind}.html.j2").render({**context, "subject": subject})
         text = _tidy_text(str(text_module))
         return Rendered(subject, _nfc(text), _nfc(html))
 

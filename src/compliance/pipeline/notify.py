@@ -10,7 +10,10 @@ Exactly once, within the limits of SPEC §5:
    Temporary failures are retried within the run with a short backoff (Retry-After / X-RateLimit-Reset
    honoured; all sleeps together at most a minute), then left queued for later runs up to
    max_attempts in all; permanent ones are failed with the reason. `notification-sent` /
-   `notification-failed` go into the audit log.
+   `notification-failed` go into the audit log. To keep a country's tens of thousands of emails fast,
+   the claim of message n + 1 shares the transaction that records message n, and a backend whose resend
+   replaces rather than repeats (the file backend, BatchBackend) is claimed, written and recorded 200
+   messages at a time (see `_Sender`).
 Given D and a fixed clock a run is deterministic: same rows, same keys, same audit entries.
 
 Heads' personal links (SPEC §10): with `deployment.base_url` and the web secret (`head_secret`, by default
@@ -43,7 +46,7 @@ from compliance.model.calendar import WorkCalendar
 from compliance.model.config import Config
 from compliance.model.task import Task, TaskChange
 from compliance.notify.backends import max_attempts as max_attempts_for
-from compliance.notify.message import Address, EmailBackend, OutgoingEmail
+from compliance.notify.message import Address, BatchBackend, EmailBackend, OutgoingEmail, SendResult
 from compliance.notify.planning import NotifyPolicy, PlannedMessage, Recipient, plan_due, plan_run
 from compliance.notify.render import LinkFor, Renderer
 from compliance.signing import FROM_ENVIRONMENT, MIN_SECRET_LENGTH, SECRET_ENV, HeadSecret
@@ -457,98 +460,175 @@ def deliver(
         _fail(db, row, reason, backend.name, clock, run_id)
         tally.failed += 1
     with db.read() as conn:
-        rows = outbox.deliverable(conn, on=on, now=clock.now(), max_attempts=limit)
-    for row in rows:
-        if tally.halted:
-            break
-        _deliver_one(
-            db,
-            config,
-            backend,
-            row,
-            clock=clock,
-            sleep=sleep,
-            retry=retry,
-            limit=limit,
-            tally=tally,
-            run_id=run_id,
-        )
+        # Ids only: the bodies (thousands of emails) are read as each batch is claimed.
+        ids = outbox.deliverable_ids(conn, on=on, now=clock.now(), max_attempts=limit)
+    sender = _Sender(db, config, backend, clock=clock, sleep=sleep, retry=retry, limit=limit, run_id=run_id)
+    if isinstance(backend, BatchBackend):
+        ids = sender.batches(backend, ids, tally)
+    sender.each(ids, tally)
     return tally
 
 
-def _deliver_one(
-    db: Database,
-    config: Config,
-    backend: EmailBackend,
-    row: outbox.NotificationRow,
-    *,
-    clock: Clock,
-    sleep: Callable[[float], None],
-    retry: RetryPolicy,
-    limit: int,
-    tally: _Tally,
-    run_id: str | None,
-) -> None:
-    tries = 0
-    while True:
-        with db.begin() as conn:
-            claimed = outbox.claim(conn, row.id)
-        if claimed is None:  # another process took it
+# Messages claimed, written and recorded together by a backend whose resend replaces (BatchBackend).
+_BATCH = 200
+
+
+@dataclass
+class _Sender:
+    """The delivery loop. Claim committed before the send, result recorded after it (SPEC §5):
+
+    - one message at a time for a backend that would deliver a resend twice (SMTP, SendGrid): the
+      transaction recording message n also claims message n + 1, so a crash leaves at most the one
+      message in flight in `sending`, and the next run resends exactly that one, flagged;
+    - a batch at a time for a BatchBackend (files), where a resend replaces what an interrupted run
+      wrote: a crash leaves the batch in `sending`, and the next run rewrites it, flagged.
+    """
+
+    db: Database
+    config: Config
+    backend: EmailBackend
+    clock: Clock
+    sleep: Callable[[float], None]
+    retry: RetryPolicy
+    limit: int
+    run_id: str | None
+
+    def _record_sent(
+        self, conn: Connection, sent: Sequence[tuple[outbox.NotificationRow, str | None]]
+    ) -> None:
+        if not sent:
             return
-        faults.point("notify.claimed")
-        tries += 1
-        try:
-            email = _email(claimed, config, clock.now())
-            result = backend.send(email)
-        except SendError as exc:
-            error = str(exc)
-            retryable, wait = exc.retryable, exc.retry_after_s
-        except Exception as exc:  # a backend bug must not lose the message or stop the other messages
-            error, retryable, wait = f"lỗi không xác định: {type(exc).__name__}: {exc}", True, None
-        else:
-            faults.point("notify.sent")  # the provider has it; a crash here is the possible-duplicate window
-            with db.begin() as conn:
-                at = clock.now()
-                outbox.mark_sent(conn, claimed.id, provider_id=result.provider_id, at=at)
-                entry = _entry(
-                    "notification-sent", claimed, backend.name, run_id, provider_id=result.provider_id
+        at = self.clock.now()
+        outbox.mark_sent_many(conn, [(row.id, provider_id) for row, provider_id in sent], at=at)
+        entries = [
+            _entry("notification-sent", row, self.backend.name, self.run_id, provider_id=provider_id)
+            for row, provider_id in sent
+        ]
+        auditlog.append(conn, entries, at=auditlog.format_at(at))
+
+    def batches(self, backend: BatchBackend, ids: Sequence[int], tally: _Tally) -> list[int]:
+        """Send `ids` in batches; returns the ids that failed temporarily, for `each` and its backoff."""
+        again: list[int] = []
+        for start in range(0, len(ids), _BATCH):
+            with self.db.begin() as conn:
+                claimed = outbox.claim_rows(conn, ids[start : start + _BATCH])
+            for _ in claimed:
+                faults.point("notify.claimed")
+            now = self.clock.now()
+            try:
+                results: Sequence[SendResult | SendError] = backend.send_batch(
+                    [_email(row, self.config, now) for row in claimed]
                 )
-                auditlog.append(conn, [entry], at=auditlog.format_at(at))
-            tally.sent += 1
-            tally.possible_duplicates += int(claimed.possible_duplicate)
-            tally.consecutive = 0
-            return
-        if not retryable:
-            _fail(db, claimed, error, backend.name, clock, run_id)
-            tally.failed += 1
-            tally.consecutive = 0
-            return
-        if claimed.attempts >= limit:
-            _fail(
-                db,
-                claimed,
-                f"{error} (đã thử {claimed.attempts} lần, tối đa {limit})",
-                backend.name,
-                clock,
-                run_id,
-            )
-            tally.failed += 1
-            return
-        delay = retry.delay(tries, wait)
-        if tries < retry.per_message and tally.slept + delay <= retry.total_s:
-            with db.begin() as conn:
-                outbox.mark_retry(conn, claimed.id, error=error, next_attempt_at=None)
-            tally.slept += delay
-            sleep(delay)
-            continue
-        # Give up for this run; a rate limit's reset time is kept so later runs do not knock too early.
-        later = clock.now() + dt.timedelta(seconds=wait) if wait else None
-        with db.begin() as conn:
-            outbox.mark_retry(conn, claimed.id, error=error, next_attempt_at=later)
-        tally.consecutive += 1
-        if wait is not None or tally.consecutive >= retry.halt_after:
-            tally.halted = True
-        return
+            except Exception as exc:  # a backend bug must not lose the messages or stop the run
+                error = SendError(f"lỗi không xác định: {type(exc).__name__}: {exc}", retryable=True)
+                results = [error] * len(claimed)
+            sent = [
+                (row, r.provider_id)
+                for row, r in zip(claimed, results, strict=True)
+                if isinstance(r, SendResult)
+            ]
+            for _ in sent:
+                faults.point("notify.sent")
+            with self.db.begin() as conn:
+                self._record_sent(conn, sent)
+                failures: list[NewEntry] = []
+                for row, r in zip(claimed, results, strict=True):
+                    if isinstance(r, SendResult):
+                        continue
+                    if r.retryable and row.attempts < self.limit:
+                        outbox.mark_retry(conn, row.id, error=str(r), next_attempt_at=None)
+                        again.append(row.id)
+                        continue
+                    reason = (
+                        str(r) if not r.retryable else f"{r} (đã thử {row.attempts} lần, tối đa {self.limit})"
+                    )
+                    outbox.mark_failed(conn, row.id, error=reason)
+                    failures.append(
+                        _entry("notification-failed", row, self.backend.name, self.run_id, error=reason)
+                    )
+                    tally.failed += 1
+                if failures:
+                    auditlog.append(conn, failures, at=auditlog.format_at(self.clock.now()))
+            tally.sent += len(sent)
+            tally.possible_duplicates += sum(1 for row, _ in sent if row.possible_duplicate)
+        return again
+
+    def each(self, ids: Sequence[int], tally: _Tally) -> None:
+        pending: tuple[outbox.NotificationRow, str | None] | None = None
+        for notification_id in ids:
+            if tally.halted:
+                break
+            pending = self._one(notification_id, pending, tally)
+        if pending is not None:
+            with self.db.begin() as conn:
+                self._record_sent(conn, [pending])
+
+    def _one(
+        self,
+        notification_id: int,
+        pending: tuple[outbox.NotificationRow, str | None] | None,
+        tally: _Tally,
+    ) -> tuple[outbox.NotificationRow, str | None] | None:
+        """Claim and send one message (recording the previous one's result in the claim's transaction);
+        returns the sent message and its provider id, to be recorded with the next claim."""
+        tries = 0
+        while True:
+            with self.db.begin() as conn:
+                if pending is not None:
+                    self._record_sent(conn, [pending])
+                    pending = None
+                rows = outbox.claim_rows(conn, [notification_id])
+            if not rows:  # another process took it
+                return None
+            claimed = rows[0]
+            faults.point("notify.claimed")
+            tries += 1
+            try:
+                result = self.backend.send(_email(claimed, self.config, self.clock.now()))
+            except SendError as exc:
+                error = str(exc)
+                retryable, wait = exc.retryable, exc.retry_after_s
+            except Exception as exc:  # a backend bug must not lose the message or stop the other messages
+                error, retryable, wait = f"lỗi không xác định: {type(exc).__name__}: {exc}", True, None
+            else:
+                faults.point(
+                    "notify.sent"
+                )  # the provider has it; a crash here is the possible-duplicate window
+                tally.sent += 1
+                tally.possible_duplicates += int(claimed.possible_duplicate)
+                tally.consecutive = 0
+                return claimed, result.provider_id
+            if not retryable:
+                _fail(self.db, claimed, error, self.backend.name, self.clock, self.run_id)
+                tally.failed += 1
+                tally.consecutive = 0
+                return None
+            if claimed.attempts >= self.limit:
+                _fail(
+                    self.db,
+                    claimed,
+                    f"{error} (đã thử {claimed.attempts} lần, tối đa {self.limit})",
+                    self.backend.name,
+                    self.clock,
+                    self.run_id,
+                )
+                tally.failed += 1
+                return None
+            delay = self.retry.delay(tries, wait)
+            if tries < self.retry.per_message and tally.slept + delay <= self.retry.total_s:
+                with self.db.begin() as conn:
+                    outbox.mark_retry(conn, claimed.id, error=error, next_attempt_at=None)
+                tally.slept += delay
+                self.sleep(delay)
+                continue
+            # Give up for this run; a rate limit's reset time is kept so later runs do not knock too early.
+            later = self.clock.now() + dt.timedelta(seconds=wait) if wait else None
+            with self.db.begin() as conn:
+                outbox.mark_retry(conn, claimed.id, error=error, next_attempt_at=later)
+            tally.consecutive += 1
+            if wait is not None or tally.consecutive >= self.retry.halt_after:
+                tally.halted = True
+            return None
 
 
 def notify_run(

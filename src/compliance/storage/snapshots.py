@@ -9,7 +9,7 @@ ingested later, i.e. the greater id).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import PurePath
@@ -26,6 +26,8 @@ from compliance.storage.schema import snapshot_files, snapshot_rows
 
 __all__ = [
     "MAX_LOGGED_ERRORS",
+    "RECENT_PERIODS",
+    "EffectiveRows",
     "IngestResult",
     "SnapshotFile",
     "effective_rows",
@@ -95,29 +97,7 @@ def ingest(conn: Connection, parsed: SnapshotFile, *, at: str) -> IngestResult:
         .returning(snapshot_files.c.id)
     ).scalar_one()
     row_numbers: Sequence[int] = getattr(parsed, "row_numbers", None) or range(2, len(rows) + 2)
-    sqlite = conn.dialect.name == "sqlite"
-    bulk_insert(
-        conn,
-        snapshot_rows,
-        _ROW_COLUMNS,
-        [
-            (
-                file_id,
-                number,
-                r.agency,
-                r.indicator,
-                r.period.label,
-                # The driver's executemany takes raw values: SQLite stores dates as ISO text.
-                r.period.end_on.isoformat() if sqlite else r.period.end_on,
-                r.as_of.isoformat() if sqlite else r.as_of,
-                r.numerator,
-                r.denominator,
-                None if r.value is None else str(r.value),
-                r.status,
-            )
-            for number, r in zip(row_numbers, rows, strict=True)
-        ],
-    )
+    bulk_insert(conn, snapshot_rows, _ROW_COLUMNS, _row_tuples(file_id, row_numbers, rows, conn.dialect.name))
     data: dict[str, Any] = {
         "file": name,
         "sha256": parsed.sha256,
@@ -128,6 +108,31 @@ def ingest(conn: Connection, parsed: SnapshotFile, *, at: str) -> IngestResult:
     }
     append(conn, [NewEntry("snapshot-ingested", data=data)], at=at)
     return IngestResult(parsed.name, parsed.sha256, len(rows), "ingested")
+
+
+def _row_tuples(
+    file_id: int, row_numbers: Sequence[int], rows: Sequence[SnapshotRow], dialect: str
+) -> list[tuple[Any, ...]]:
+    """The rows as the driver's executemany takes them. SQLite stores dates as ISO text: each distinct
+    date (a month's file has a handful) is formatted once."""
+    distinct = {r.period.end_on for r in rows} | {r.as_of for r in rows}
+    days: dict[dt.date, Any] = {d: d.isoformat() if dialect == "sqlite" else d for d in distinct}
+    return [
+        (
+            file_id,
+            number,
+            r.agency,
+            r.indicator,
+            r.period.label,
+            days[r.period.end_on],
+            days[r.as_of],
+            r.numerator,
+            r.denominator,
+            None if r.value is None else str(r.value),
+            r.status,
+        )
+        for number, r in zip(row_numbers, rows, strict=True)
+    ]
 
 
 def record_rejection(
@@ -218,3 +223,134 @@ def effective_rows(
     finally:
         result.close()
     return out
+
+
+# How many of an indicator's latest periods an evaluation reads up front: the latest, and the one before
+# for agencies that have not reported the latest yet. Most evaluations look at the latest period only; a
+# failing streak, or a series with nothing this recent, reads the rest of its history on request.
+RECENT_PERIODS = 2
+_MONTHS = {"month": 1, "quarter": 3, "half": 6, "year": 12}
+_COLUMNS = "id, agency, period, as_of, numerator, denominator, value, status"
+_IN_CHUNK = 500  # agencies per query for older history: under every bind-parameter limit
+
+
+def window_start(latest_end: dt.date, frequency: str, periods: int = RECENT_PERIODS) -> dt.date:
+    """The first day of the earliest of the `periods` periods ending with the one ending on `latest_end`."""
+    index = latest_end.year * 12 + latest_end.month - _MONTHS.get(frequency, 12) * periods
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+class EffectiveRows:
+    """The snapshot rows an evaluation at D reads, in two parts (compliance.engine.series.RowWindow).
+
+    Iterating yields, for each indicator, the rows with as_of <= D of its recent periods: the latest
+    period that has a row at D and the one before (`cutoff(indicator)` is the first day of that one; one
+    index range per indicator, ix_snapshot_rows_window). `older(keys)` yields the rows of the given
+    (indicator, agency) series before the cutoff, when a streak or a series without recent figures needs
+    them. Superseded revisions come along (the engine's SeriesIndex keeps the greatest as_of, then the
+    greatest id, per period): no anti-join in SQL.
+
+    `recent=False` reads nothing up front: every series is read on request (an evaluation of a few
+    rule x agency pairs). Rows are read through the driver's cursor and built without SQLAlchemy's
+    result processing; a period and a date text are parsed once each. Use it inside the transaction
+    it was made in.
+    """
+
+    def __init__(
+        self, conn: Connection, on: dt.date, frequencies: Mapping[str, str], *, recent: bool = True
+    ) -> None:
+        self._conn = conn
+        self._on = on
+        self._sqlite = conn.dialect.name == "sqlite"
+        self._mark = "?" if self._sqlite else "%s"
+        self._periods: dict[str, Period] = {}
+        self._days: dict[Any, dt.date] = {}
+        self.read = 0  # rows read so far (recent and older), for diagnostics
+        self.older_keys = 0  # series whose older history was read
+        self._cutoffs: dict[str, dt.date] = {}
+        for indicator, frequency in sorted(frequencies.items()):
+            latest = self._latest_end(indicator) if recent else None
+            if latest is not None:
+                self._cutoffs[indicator] = window_start(latest, frequency)
+
+    def _param(self, day: dt.date) -> Any:
+        # SQLite keeps a Date column as ISO text; the raw cursor compares against text.
+        return day.isoformat() if self._sqlite else day
+
+    def _latest_end(self, indicator: str) -> dt.date | None:
+        """The end of the indicator's latest period with a row at D (a short backward index scan)."""
+        m = self._mark
+        found = self._conn.exec_driver_sql(
+            f"SELECT period_end FROM snapshot_rows WHERE indicator = {m} AND as_of <= {m} "
+            "ORDER BY period_end DESC LIMIT 1",
+            (indicator, self._param(self._on)),
+        ).first()
+        if found is None:
+            return None
+        end = found[0]
+        return dt.date.fromisoformat(end) if isinstance(end, str) else end
+
+    def cutoff(self, indicator: str) -> dt.date:
+        """Rows of `indicator` whose period ends on or after this date come from iterating."""
+        return self._cutoffs.get(indicator, dt.date.max)
+
+    def __iter__(self) -> Iterator[SnapshotRow]:
+        m = self._mark
+        sql = f"SELECT {_COLUMNS} FROM snapshot_rows WHERE indicator = {m} AND period_end >= {m} AND as_of <= {m}"
+        on = self._param(self._on)
+        for indicator, cutoff in self._cutoffs.items():
+            yield from self._rows(indicator, sql, (indicator, self._param(cutoff), on))
+
+    def older(self, keys: Collection[tuple[str, str]]) -> Iterable[SnapshotRow]:
+        """The rows before the window of these (indicator, agency) series."""
+        by_indicator: dict[str, list[str]] = {}
+        for indicator, agency in keys:
+            by_indicator.setdefault(indicator, []).append(agency)
+        self.older_keys += len(keys)
+        m = self._mark
+        on = self._param(self._on)
+        for indicator, agencies in sorted(by_indicator.items()):
+            cutoff = self._cutoffs.get(indicator)
+            bound = "" if cutoff is None else f" AND period_end < {m}"
+            agencies.sort()
+            for start in range(0, len(agencies), _IN_CHUNK):
+                chunk = agencies[start : start + _IN_CHUNK]
+                if self._sqlite:
+                    among = f"agency IN ({', '.join('?' for _ in chunk)})"
+                    params: tuple[Any, ...] = (indicator, *chunk)
+                else:
+                    among = "agency = ANY(%s)"
+                    params = (indicator, chunk)
+                if cutoff is not None:
+                    params = (*params, self._param(cutoff))
+                sql = f"SELECT {_COLUMNS} FROM snapshot_rows WHERE indicator = {m} AND {among}{bound} AND as_of <= {m}"
+                yield from self._rows(indicator, sql, (*params, on))
+
+    def _rows(self, indicator: str, sql: str, params: tuple[Any, ...]) -> Iterator[SnapshotRow]:
+        periods, days = self._periods, self._days
+        result = self._conn.exec_driver_sql(sql, params)
+        cursor = result.cursor
+        assert cursor is not None
+        try:
+            while batch := cursor.fetchmany(20_000):
+                self.read += len(batch)
+                for row_id, agency, label, as_of, numerator, denominator, value, status in batch:
+                    period = periods.get(label)
+                    if period is None:
+                        period = periods[label] = parse_period(label)
+                    day = days.get(as_of)
+                    if day is None:
+                        day = days[as_of] = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+                    yield SnapshotRow(
+                        agency,
+                        indicator,
+                        period,
+                        day,
+                        numerator,
+                        denominator,
+                        None if value is None else Decimal(value),
+                        status,
+                        row_id,
+                    )
+        finally:
+            result.close()

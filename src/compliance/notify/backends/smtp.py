@@ -10,7 +10,7 @@ import smtplib
 import ssl
 
 from compliance.errors import SendError
-from compliance.notify.message import OutgoingEmail, SendResult, message_id_for, to_mime
+from compliance.notify.message import OutgoingEmail, SendResult, message_id_for, mime_bytes
 
 __all__ = ["SmtpBackend"]
 
@@ -50,7 +50,9 @@ class SmtpBackend:
         return smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
 
     def send(self, message: OutgoingEmail) -> SendResult:
-        mime = to_mime(message)
+        safe = message.sanitized()
+        data = mime_bytes(safe)
+        recipients = [a.email for a in (*safe.to, *safe.cc)]
         where = f"{self.host}:{self.port}"
         try:
             with self._connect() as smtp:
@@ -65,7 +67,7 @@ class SmtpBackend:
                             "smtplib chỉ gửi được tên đăng nhập và mật khẩu ASCII",
                             retryable=False,
                         ) from exc
-                refused = smtp.send_message(mime)
+                refused = smtp.sendmail(safe.sender.email, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
             detail = "; ".join(f"{addr}: {code} {_text(msg)}" for addr, (code, msg) in exc.recipients.items())
             temporary = all(400 <= code < 500 for code, _ in exc.recipients.values())
