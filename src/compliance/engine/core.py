@@ -33,7 +33,7 @@ from compliance.model.scope import scope_agencies
 from compliance.model.snapshot import SnapshotRow
 
 from .base import EngineError
-from .series import Point, Series, SeriesIndex
+from .series import Key, Point, Series, SeriesIndex
 
 __all__ = [
     "FAIL",
@@ -145,7 +145,7 @@ class _Plan:
         self.stale_before = (
             on - dt.timedelta(days=rule.max_age_days) if rule.max_age_days is not None else None
         )
-        self.targets: dict[dt.date, tuple[Decimal | None, float | None]] = {}
+        self.targets: dict[dt.date, tuple[Decimal | None, float | None, str | None]] = {}
         base: dict[str, Any] = {"kind": rule.kind, "indicator": indicator.id}
         if rule.target is not None:
             base["op"] = rule.target.op
@@ -159,13 +159,14 @@ class _Plan:
             base["missing_is_violation"] = rule.missing_is_violation
         self.base = base
 
-    def target(self, end: dt.date) -> tuple[Decimal | None, float | None]:
-        """The target in force for a period ending on `end`: exact, and as the float Evaluation shows."""
+    def target(self, end: dt.date) -> tuple[Decimal | None, float | None, str | None]:
+        """The target in force for a period ending on `end`: exact, as the float Evaluation shows, and as
+        the text the inputs keep."""
         found = self.targets.get(end)
         if found is None:
             assert self.rule.target is not None
             exact = self.rule.target.value_for(end)
-            found = (exact, None if exact is None else float(exact))
+            found = (exact, None, None) if exact is None else (exact, float(exact), str(exact))
             self.targets[end] = found
         return found
 
@@ -245,15 +246,30 @@ def _evaluate(
     # SPEC §4 step 4: old data turns a decisive verdict (pass/fail) into `stale`; insufficient and
     # not_applicable (steps 2 and 3) come first.
     stale: set[int] = set()
+    plans: list[tuple[_Plan, list[str]]] = []
     for rule_id in sorted(rulebook.rules):
         rule = rulebook.rules[rule_id]
         plan = _Plan(rule, rulebook.indicators[rule.indicator], on)
+        plans.append((plan, _scope(rule, directory, on, agencies_in_scope)))
+    if index.windowed:
+        # A series without a recent period may still have an older one (stale, not no_data): read the
+        # history of those first, so that every latest period below is the true one.
+        missing: list[Key] = []
+        for plan, agencies in plans:
+            indicator_id, rollup = plan.indicator.id, plan.rollup
+            for agency in agencies:
+                if not index.has_recent(indicator_id, agency, rollup):
+                    missing.extend(index.subtree_keys(indicator_id, agency, rollup))
+        index.complete(missing)
+    points_of, latest_of = index.points, index.latest
+    for plan, agencies in plans:
+        rule_id = plan.id
         indicator_id, rollup = plan.indicator.id, plan.rollup
-        points_of, latest_of = index.points, index.latest
-        for agency in _scope(rule, directory, on, agencies_in_scope):
+        milestone, resolves, ratio, stale_before = plan.milestone, plan.resolve, plan.ratio, plan.stale_before
+        for agency in agencies:
             points = points_of(indicator_id, agency, rollup)
             latest = latest_of(points)
-            if plan.milestone:
+            if milestone:
                 status = latest.status if latest is not None else None
                 ask: Ask = ("m", rule_id, on, stage_rank(plan.indicator, status), None, None)
             elif latest is None:
@@ -261,15 +277,14 @@ def _evaluate(
                 continue
             else:
                 numerator, denominator, value = latest.numerator, latest.denominator, latest.value
-                ask = ("t", rule_id, latest.period.end_on, numerator, denominator, value)
+                end = latest.period.end_on
+                ask = ("t", rule_id, end, numerator, denominator, value)
                 # Asked with the latest period (not after it) to save a round; only a decisive verdict
                 # uses the answer, and a decisive ratio has a denominator >= min_denominator >= 1.
-                if plan.resolve and (not plan.ratio or (denominator is not None and denominator > 0)):
+                if resolves and (not ratio or (denominator is not None and denominator > 0)):
                     resolve_of[len(waiting)] = len(resolve_asks)
                     resolve_asks.append(("r", rule_id, None, numerator, denominator, value))
-            if not plan.milestone and plan.stale_before is not None:
-                assert latest is not None
-                if latest.period.end_on < plan.stale_before:
+                if stale_before is not None and end < stale_before:
                     stale.add(len(waiting))
             waiting.append((len(results), plan, agency, points, latest))
             results.append(None)
@@ -302,6 +317,8 @@ def _evaluate(
     # Streaks: count back over earlier periods in chunks of growing size (2, 4, 8, ...), which takes
     # few rounds for a long run of failures and asks few needless questions when the run is short.
     counting = [s for s in streaking if len(s.ends) > 1]
+    counting += _extend(index, [s for s in streaking if len(s.ends) <= 1])
+    counting.sort(key=_by_slot)
     chunk = 2
     while counting:
         asks = []
@@ -314,6 +331,7 @@ def _evaluate(
         verdicts = _classify_all(classify, asks)
         _check(verdicts, _TARGET_VERDICTS, asks)
         still: list[_Streak] = []
+        exhausted: list[_Streak] = []
         at = 0
         for s in counting:
             ends = s.ends
@@ -330,8 +348,11 @@ def _evaluate(
                     break
             at += stop - s.pos
             s.pos = stop
-            if going and stop < len(ends):
-                still.append(s)
+            if going:
+                (still if stop < len(ends) else exhausted).append(s)
+        if exhausted:
+            still += _extend(index, exhausted)
+            still.sort(key=_by_slot)
         counting = still
         chunk *= 2
     for s in streaking:
@@ -340,6 +361,29 @@ def _evaluate(
         )
     assert all(e is not None for e in results)
     return results  # type: ignore[return-value]
+
+
+def _by_slot(streak: _Streak) -> int:
+    return streak.slot
+
+
+def _extend(index: SeriesIndex, streaks: list[_Streak]) -> list[_Streak]:
+    """Streaks that ran out of loaded periods (windowed rows): read the older history of their series,
+    and return those with periods left to count, their series refreshed. Older periods come after every
+    loaded one, so a count goes on from where it stopped. A series may also have grown meanwhile for
+    another rule (a rollup's units completed one by one): every streak here is refreshed."""
+    if not index.windowed or not streaks:
+        return []
+    index.complete(
+        key for s in streaks for key in index.subtree_keys(s.plan.indicator.id, s.agency, s.plan.rollup)
+    )
+    going: list[_Streak] = []
+    for s in streaks:
+        s.points = index.points(s.plan.indicator.id, s.agency, s.plan.rollup)
+        s.ends = index.ends_latest_first(s.points)
+        if s.pos < len(s.ends):
+            going.append(s)
+    return going
 
 
 _OUTCOMES = {str(o): o for o in Outcome}
@@ -366,8 +410,14 @@ if tuple(f.name for f in dataclasses.fields(Evaluation)) != _EVALUATION_FIELDS: 
     )
 
 
-def _row_input(row: SnapshotRow) -> dict[str, Any]:
-    return {
+def _row_input(row: SnapshotRow, cache: dict[int, tuple[SnapshotRow, dict[str, Any]]]) -> dict[str, Any]:
+    """The row as the audit log keeps it; one dict per row and run, shared by every rule that reads it
+    (read-only: nothing changes an Evaluation's inputs once made). The cache keeps the row with its
+    dict, so an id cannot be reused while it lives."""
+    found = cache.get(id(row))
+    if found is not None and found[0] is row:
+        return found[1]
+    made = {
         "id": row.row_id,
         "agency": row.agency,
         "period": row.period.label,
@@ -377,6 +427,8 @@ def _row_input(row: SnapshotRow) -> dict[str, Any]:
         "value": None if row.value is None else str(row.value),
         "status": row.status,
     }
+    cache[id(row)] = (row, made)
+    return made
 
 
 def _no_data(plan: _Plan, agency: str) -> Evaluation:
@@ -409,14 +461,14 @@ def _threshold(
     period = latest.period
     if plan.rollup:
         rows = index.contributing(plan.indicator.id, agency, period.end_on)
-        inputs["rows"] = [_row_input(r) for r in rows]
+        inputs["rows"] = [_row_input(r, index.row_inputs) for r in rows]
         inputs["rollup_agencies"] = [r.agency for r in rows]
         row_ids = tuple(sorted(r.row_id for r in rows))
     else:
         assert isinstance(latest, SnapshotRow)
-        inputs["rows"] = [_row_input(latest)]
+        inputs["rows"] = [_row_input(latest, index.row_inputs)]
         row_ids = (latest.row_id,)
-    target, target_float = plan.target(period.end_on)
+    target, target_float, target_text = plan.target(period.end_on)
     # A guard against a backend that disagrees with the ramp; insufficient (step 2) may come without one.
     if (
         outcome is _NOT_APPLICABLE
@@ -424,7 +476,7 @@ def _threshold(
         or (target is None and outcome is not _NOT_APPLICABLE and outcome is not Outcome.INSUFFICIENT)
     ):
         raise EngineError(f"rule '{plan.id}', {agency}: the verdict {outcome} contradicts the ramp")
-    inputs["target"] = None if target is None else str(target)
+    inputs["target"] = target_text
     count = 0
     if streak:
         count = len(streak)
@@ -478,7 +530,7 @@ def _milestone(
     stage = rule.milestones[required].stage if required is not None else None
     failed = outcome is Outcome.FAIL
     inputs = dict(plan.base)
-    inputs["rows"] = [_row_input(latest)] if isinstance(latest, SnapshotRow) else []
+    inputs["rows"] = [_row_input(latest, index.row_inputs)] if isinstance(latest, SnapshotRow) else []
     inputs["reported"] = reported
     inputs["required"] = stage
     inputs["by"] = rule.milestones[required].by.isoformat() if required is not None else None

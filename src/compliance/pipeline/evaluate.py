@@ -11,6 +11,16 @@ The run is one write transaction (SPEC §4, §6):
 7. evaluation_state brought up to date (only changed rows written), then the message hook.
 A repeat run at the same D with the same revision and the same digest, with no task change to make,
 is a no-op: it writes nothing and returns the earlier run's result (`repeat=True`).
+
+**Only what D changes.** When nothing but D changed since the last run (same rules revision, same
+agency directory, no snapshot file ingested and no row coming into effect between the two dates), an
+evaluation can differ from the last run's only where D itself enters SPEC §4: a figure turning stale
+(`max_age_days`), a milestone deadline passed, an agency starting or ending. The run then evaluates
+just those rule x agency pairs (and those with a waiver, the only other way a task can change) and
+takes every other evaluation from evaluation_state, which holds the last run's outcome and fingerprint
+of each pair: the counts, the digest, the entries and the task changes are the ones a full evaluation
+would give (tests/pipeline prove it against full runs). `RunResult.details` then evaluates everything
+on first use.
 """
 
 from __future__ import annotations
@@ -20,19 +30,24 @@ import hashlib
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from operator import attrgetter
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from compliance.audit import canonical_json
+import compliance
 from compliance.clock import Clock
 from compliance.engine.base import EngineBackend
+from compliance.engine.core import required_milestone
 from compliance.errors import ComplianceError, NotFoundError, StateError
 from compliance.loading.deployment import Deployment
 from compliance.model.evaluation import Evaluation, Outcome
+from compliance.model.period import Period, parse_period
+from compliance.model.scope import scope_agencies
 from compliance.model.task import Task, TaskChange, TaskChangeKind, TaskStatus, Waiver
 from compliance.storage import auditlog, runs, snapshots
 from compliance.storage import tasks as task_store
@@ -59,6 +74,10 @@ OUTCOMES = tuple(o.value for o in Outcome)
 # queues the task-opened / task-resolved emails of the run (one per recipient) from it.
 MessageHook = Callable[[Connection, Sequence[TaskChange], str, dt.date], object]
 
+# Part of what a run records about its inputs (runs.counts["inputs"]): bump it when a change of the
+# engine's semantics must make the next run evaluate everything rather than trust evaluation_state.
+_SEMANTICS = 1
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -77,7 +96,26 @@ class RunResult:
     dry_run: bool = False
     repeat: bool = False
     changes: list[TaskChange] = field(default_factory=list, compare=False, repr=False)
-    details: list[Evaluation] = field(default_factory=list, compare=False, repr=False)  # every evaluation
+    evaluated: list[Evaluation] = field(
+        default_factory=list, compare=False, repr=False
+    )  # computed by this run
+    partial: bool = False  # only the pairs D changes were evaluated; the others were unchanged
+    everything: Callable[[], list[Evaluation]] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def details(self) -> list[Evaluation]:
+        """Every evaluation of the run, in (rule, agency) order.
+
+        After a partial run they are evaluated on first use (a dry run at the same D, which gives the
+        same evaluations as long as no data was ingested since).
+        """
+        if not self.partial or self.everything is None:
+            return self.evaluated
+        found: list[Evaluation] | None = self.__dict__.get("_details")
+        if found is None:
+            found = self.everything()
+            object.__setattr__(self, "_details", found)
+        return found
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +127,7 @@ class RunResult:
             "started_at": self.started_at,
             "backend": self.backend,
             "evaluations": self.evaluations,
+            "evaluated": len(self.evaluated),
             "logged": self.logged,
             "digest": self.digest,
             "dry_run": self.dry_run,
@@ -97,26 +136,166 @@ class RunResult:
 
 
 # canonical_json's exact settings in one reusable encoder: json.dumps builds an encoder per call, which
-# doubles the cost of 400,000 evaluations. test_a_first_run_logs_the_rules_every_evaluation_and_the_run
-# checks the run's digest against evaluation_digest(), which uses canonical_json itself.
+# doubles the cost of 400,000 evaluations. tests/pipeline check that the text equals canonical_json's.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_SHA256 = hashlib.sha256
+
+
+_encode = _CANONICAL.encode
+# The C encoder that canonical_json's settings build on each call, made once (no circular check: an
+# evaluation's inputs are a tree): half the cost per dict. None where the C accelerator is missing.
+_C_ENCODER = (
+    c_make_encoder(None, _CANONICAL.default, encode_basestring, None, ":", ",", True, False, False)
+    if c_make_encoder is not None
+    else None
+)
+
+
+def _encode_dict(value: dict[str, Any]) -> str:
+    if _C_ENCODER is None:  # pragma: no cover - CPython has it
+        return _encode(value)
+    return "".join(_C_ENCODER(value, 0))
+
+
+_quote = encode_basestring  # a JSON string, as the encoder writes it with ensure_ascii=False
+# `inputs["rows"]` is encoded apart (each row dict once per run, however many rules read it) and put in
+# place of this marker; a marker found anywhere else than once sends the evaluation to the plain encoder.
+_ROWS_MARK = "\x00rows\x00"
+_ROWS_MARK_JSON = _encode(_ROWS_MARK)
+_INFINITIES = (float("inf"), float("-inf"))
+_OUTCOME_TYPES = (Outcome, str)
+
+
+class _Plain(Exception):
+    """A field of a type the fast path does not write: encode the whole evaluation the plain way."""
+
+
+def _scalar(value: object) -> str:
+    if value is None:
+        return "null"
+    kind = type(value)
+    if kind is str:
+        return _quote(cast(str, value))
+    if kind is float:
+        if value != value or value in _INFINITIES:
+            raise _Plain  # canonical_json refuses them: let it say so
+        return float.__repr__(cast(float, value))
+    if kind is int:
+        return int.__repr__(cast(int, value))
+    raise _Plain
+
+
+def _count(value: object) -> str:
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return int.__repr__(value)
+    raise _Plain
+
+
+class _EvaluationJson:
+    """canonical_json(evaluation.as_dict()), fast: the outer object written directly, the rows read by
+    many rules encoded once each. The same text as canonical_json (tests/pipeline check it on
+    arbitrary evaluations); anything unusual goes the plain way."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, str] = {}
+        self._alive: list[object] = []  # the row dicts whose id() keys _rows: kept alive for the run
+
+    def __call__(self, e: Evaluation) -> str:
+        try:
+            return self._fast(e)
+        except _Plain:
+            return _encode(e.as_dict())
+
+    def _inputs(self, inputs: dict[str, Any]) -> str:
+        rows = inputs.get("rows")
+        if type(rows) is not list:
+            return _encode(inputs)
+        cache = self._rows
+        parts: list[str] = []
+        for row in rows:
+            found = cache.get(id(row))
+            if found is None:
+                if type(row) is not dict:
+                    raise _Plain
+                found = cache[id(row)] = _encode_dict(row)
+                self._alive.append(row)
+            parts.append(found)
+        rest = dict(inputs)
+        rest["rows"] = _ROWS_MARK
+        text = _encode_dict(rest)
+        if text.count(_ROWS_MARK_JSON) != 1:
+            raise _Plain
+        return text.replace(_ROWS_MARK_JSON, f"[{','.join(parts)}]", 1)
+
+    def _fast(self, e: Evaluation) -> str:
+        if type(e.failing) is not bool or type(e.meets_resolve) is not bool or type(e.inputs) is not dict:
+            raise _Plain
+        if type(e.rule) is not str or type(e.agency) is not str or type(e.outcome) not in _OUTCOME_TYPES:
+            raise _Plain
+        if type(e.rows) is not tuple or any(type(r) is not int for r in e.rows):
+            raise _Plain
+        rows = ",".join(map(int.__repr__, e.rows))
+        return (
+            f'{{"agency":{_quote(e.agency)},"denominator":{_count(e.denominator)},'
+            f'"failing":{"true" if e.failing else "false"},"inputs":{self._inputs(e.inputs)},'
+            f'"meets_resolve":{"true" if e.meets_resolve else "false"},"numerator":{_count(e.numerator)},'
+            f'"outcome":{_quote(e.outcome)},"period":{_scalar_text(e.period)},"rows":[{rows}],'
+            f'"rule":{_quote(e.rule)},"streak":{_count(e.streak)},"target":{_scalar(e.target)},'
+            f'"value":{_scalar(e.value)}}}'
+        )
+
+
+def _scalar_text(value: object) -> str:
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return _quote(value)
+    raise _Plain
 
 
 def _eval_json(evaluation: Evaluation) -> str:
-    return _CANONICAL.encode(evaluation.as_dict())
+    return _EvaluationJson()(evaluation)
+
+
+def _entry_json(evaluation_json: str, on_text: str) -> str:
+    """The `evaluation` entry's data: the evaluation's canonical JSON with `evaluated_on` added.
+
+    Spliced in where sorting puts it (after "denominator", before "failing"): `,"failing":` cannot occur
+    earlier, since the keys before it are "agency" (a JSON string, whose quotes are escaped) and
+    "denominator" (a number or null). Equal to canonical_json({**as_dict(), "evaluated_on": D}).
+    """
+    at = evaluation_json.index(',"failing":')
+    return f'{evaluation_json[:at]},"evaluated_on":"{on_text}"{evaluation_json[at:]}'
 
 
 def fingerprint(evaluation: Evaluation) -> str:
     """sha256 of the evaluation's canonical JSON: outcome, figures, rows and inputs."""
-    return hashlib.sha256(canonical_json(evaluation.as_dict()).encode("utf-8")).hexdigest()
+    return _SHA256(_eval_json(evaluation).encode("utf-8")).hexdigest()
+
+
+def _fingerprints(evaluations: Iterable[Evaluation]) -> list[str]:
+    """fingerprint() of each, with one encoder (rows shared by several rules encoded once)."""
+    encode = _EvaluationJson()
+    return [_SHA256(encode(e).encode("utf-8")).hexdigest() for e in evaluations]
+
+
+def _digest_of(fingerprints: Iterable[str]) -> str:
+    h = _SHA256()
+    for fp in fingerprints:
+        h.update(f"{fp}\n".encode("ascii"))
+    return h.hexdigest()
 
 
 def evaluation_digest(evaluations: Sequence[Evaluation]) -> str:
-    """sha256 over each evaluation's canonical JSON followed by a newline, in (rule, agency) order."""
-    h = hashlib.sha256()
-    for e in sorted(evaluations, key=lambda e: (e.rule, e.agency)):
-        h.update(canonical_json(e.as_dict()).encode("utf-8") + b"\n")
-    return h.hexdigest()
+    """The run's digest: sha256 over each evaluation's fingerprint (hex) followed by a newline, in
+    (rule, agency) order; a fingerprint is the sha256 of the evaluation's canonical JSON (docs/audit.md).
+
+    A hash of hashes, so that a run that evaluated only what D changed can compute it from the
+    fingerprints kept in evaluation_state.
+    """
+    return _digest_of(fingerprint(e) for e in sorted(evaluations, key=lambda e: (e.rule, e.agency)))
 
 
 def _new_run_id(on: dt.date) -> str:
@@ -153,14 +332,17 @@ def _task_counts(changes: Sequence[TaskChange], open_before: int) -> dict[str, i
 
 
 def _state_tuple(e: Evaluation, fp: str, run_id: str, on: dt.date) -> runs.StateTuple:
-    scalar = runs.scalar_json
+    value, target = e.value, e.target
     return (
         e.rule,
         e.agency,
         e.outcome.value,
         e.period,
-        scalar(e.value),
-        scalar(e.target),
+        # A finite float's JSON is its repr (runs.scalar_json says the same, slower).
+        float.__repr__(value) if type(value) is float and value - value == 0 else runs.scalar_json(value),
+        float.__repr__(target)
+        if type(target) is float and target - target == 0
+        else runs.scalar_json(target),
         e.streak,
         fp,
         run_id,
@@ -177,6 +359,92 @@ def _refuse_going_back(last: runs.RunRecord | None, on: dt.date) -> None:
         )
 
 
+def _inputs_key(deployment: Deployment) -> str:
+    """What, besides the rules revision and the snapshots, decides every evaluation: the agency
+    directory (scopes, the tree of rollups) and the engine's semantics."""
+    h = _SHA256(f"{_SEMANTICS}\n{compliance.__version__}\n".encode())
+    for agency in deployment.directory:
+        h.update(repr(agency).encode("utf-8"))
+    return h.hexdigest()
+
+
+def _frequencies(deployment: Deployment) -> dict[str, str]:
+    """Indicator -> frequency, for the indicators some rule reads."""
+    rulebook = deployment.rulebook
+    return {
+        rule.indicator: rulebook.indicators[rule.indicator].frequency
+        for rule in rulebook.rules.values()
+        if rule.indicator in rulebook.indicators
+    }
+
+
+@dataclass
+class _Partial:
+    """The pairs a run after an unchanged day re-evaluates, and the matrix it starts from."""
+
+    cells: dict[tuple[str, str], tuple[str, str | None, str]]  # evaluation_state: outcome, period, fp
+    scope: dict[str, list[str]]  # rule -> agencies to evaluate (for agencies_in_scope)
+    moved: set[str]  # agencies whose active window starts or ends between the two dates
+
+
+def _partial_plan(
+    conn: Connection, deployment: Deployment, last: runs.RunRecord, on: dt.date, inputs: dict[str, Any]
+) -> _Partial | None:
+    """The pairs whose evaluation D can change, or None when more than D changed (evaluate everything)."""
+    rulebook = deployment.rulebook
+    directory = deployment.directory
+    if last.rules_revision != rulebook.revision or on < last.evaluated_on:
+        return None
+    if last.counts.get("inputs") != inputs:
+        return None
+    before = last.evaluated_on
+    if runs.rows_taken_between(conn, before, on):
+        return None
+    cells = runs.load_cells(conn)
+    pairs: dict[str, set[str]] = {rule_id: set() for rule_id in rulebook.rules}
+    scopes: dict[str, set[str]] = {}
+
+    def in_scope(rule_id: str) -> set[str]:
+        found = scopes.get(rule_id)
+        if found is None:
+            found = scopes[rule_id] = set(scope_agencies(rulebook.rules[rule_id], directory, on))
+        return found
+
+    periods: dict[str, Period] = {}
+    stale_rules: dict[str, tuple[dt.date, dt.date]] = {}
+    for rule_id, rule in rulebook.rules.items():
+        if rule.kind == "milestone":
+            if required_milestone(rule, before) != required_milestone(rule, on):
+                pairs[rule_id].update(in_scope(rule_id))
+        elif rule.max_age_days is not None:
+            age = dt.timedelta(days=rule.max_age_days)
+            stale_rules[rule_id] = (before - age, on - age)
+    if stale_rules:
+        # A figure turns stale when its period ends in [last D - max_age, D - max_age).
+        for (rule_id, agency), (_outcome, label, _fp) in cells.items():
+            window = stale_rules.get(rule_id)
+            if window is None or label is None:
+                continue
+            period = periods.get(label)
+            if period is None:
+                try:
+                    period = periods[label] = parse_period(label)
+                except ValueError:
+                    return None
+            if window[0] <= period.end_on < window[1]:
+                pairs[rule_id].add(agency)
+    moved = {a.id for a in directory if a.active_on(before) != a.active_on(on)}
+    if moved:
+        for rule_id in rulebook.rules:
+            pairs[rule_id].update(moved & in_scope(rule_id))
+    # Waivers are the only other thing that changes tasks without changing an evaluation: a waiver that
+    # ended reopens, one added meanwhile may have waived a task. Their pairs are evaluated afresh.
+    for waiver in runs.list_waivers(conn):
+        if waiver.rule in rulebook.rules and waiver.agency in in_scope(waiver.rule):
+            pairs[waiver.rule].add(waiver.agency)
+    return _Partial(cells=cells, scope={r: sorted(a) for r, a in pairs.items()}, moved=moved)
+
+
 def evaluate_run(
     db: Database,
     deployment: Deployment,
@@ -186,13 +454,19 @@ def evaluate_run(
     clock: Clock,
     dry_run: bool = False,
     queue_run_messages: MessageHook | None = None,
+    incremental: bool = True,
 ) -> RunResult:
-    """Evaluate every rule x agency at D and reconcile the tasks; see the module docstring."""
+    """Evaluate every rule x agency at D and reconcile the tasks; see the module docstring.
+
+    `incremental=False` evaluates every pair even when only D changed (the reference the tests compare
+    the incremental run with).
+    """
     started = clock.now()
     at = auditlog.format_at(started)
     rulebook = deployment.rulebook
     directory = deployment.directory
     revision = rulebook.revision
+    frequencies = _frequencies(deployment)
     transaction = db.read() if dry_run else db.begin()
     with transaction as conn:
         if not dry_run:
@@ -200,21 +474,47 @@ def evaluate_run(
         last = runs.last_run(conn)
         if not dry_run:
             _refuse_going_back(last, on)
-        rows = snapshots.effective_rows(conn, on)
-        evaluations = backend.evaluate(rulebook, directory, rows, on)
-        evaluations.sort(key=lambda e: (e.rule, e.agency))
-        # One serialisation per evaluation feeds both the run's digest and each pair's fingerprint.
-        digest_h = hashlib.sha256()
-        fingerprints: list[str] = []
-        sha256 = hashlib.sha256
-        for e in evaluations:
-            raw = _eval_json(e).encode("utf-8")
-            digest_h.update(raw + b"\n")
-            fingerprints.append(sha256(raw).hexdigest())
-        digest = digest_h.hexdigest()
-        counts = dict.fromkeys(OUTCOMES, 0)
-        for e in evaluations:
-            counts[e.outcome.value] += 1
+        inputs = {"key": _inputs_key(deployment), "files": runs.snapshot_watermark(conn)}
+        partial = (
+            _partial_plan(conn, deployment, last, on, inputs)
+            if incremental and not dry_run and last is not None
+            else None
+        )
+        if partial is None:
+            rows = snapshots.EffectiveRows(conn, on, frequencies)
+            evaluations = backend.evaluate(rulebook, directory, rows, on)
+        else:
+            rows = snapshots.EffectiveRows(conn, on, frequencies, recent=False)
+            evaluations = backend.evaluate(rulebook, directory, rows, on, agencies_in_scope=partial.scope)
+        del rows
+        evaluations.sort(key=attrgetter("rule", "agency"))
+
+        # Outcome counts, digest and the fingerprints to compare: of the evaluations themselves, or, after
+        # an unchanged day, of the matrix with the re-evaluated pairs put in.
+        removed: list[tuple[str, str]] = []
+        if partial is None:
+            counts = dict.fromkeys(OUTCOMES, 0)
+            for e in evaluations:
+                counts[e.outcome.value] += 1
+            total = len(evaluations)
+            digest = ""  # computed while the entries are written, unless needed before (below)
+        else:
+            cells = partial.cells
+            fingerprints = _fingerprints(evaluations)
+            evaluated_keys = {(e.rule, e.agency) for e in evaluations}
+            removed = [k for k in cells if k[1] in partial.moved and k not in evaluated_keys]
+            merged = {k: v[2] for k, v in cells.items()}
+            outcome_of = {k: v[0] for k, v in cells.items()}
+            for k in removed:
+                del merged[k], outcome_of[k]
+            for e, fp in zip(evaluations, fingerprints, strict=True):
+                merged[(e.rule, e.agency)] = fp
+                outcome_of[(e.rule, e.agency)] = e.outcome.value
+            counts = dict.fromkeys(OUTCOMES, 0)
+            counts.update(Counter(outcome_of.values()))
+            total = len(merged)
+            digest = _digest_of(merged[k] for k in sorted(merged))
+            del merged, outcome_of
 
         active = task_store.active_tasks(conn)
         closed = task_store.last_closed_tasks(conn)
@@ -232,34 +532,34 @@ def evaluate_run(
             closed,
         )
         task_counts = _task_counts(changes, len(active))
-        result = RunResult(
-            run_id=run_id,
-            at=on,
-            rules_revision=revision,
-            outcomes=counts,
-            tasks=task_counts,
-            started_at=at,
-            backend=backend.name,
-            evaluations=len(evaluations),
-            digest=digest,
-            dry_run=dry_run,
-            changes=list(changes),
-            details=evaluations,
-        )
         if dry_run:
-            return result
-        if (
-            last is not None
-            and last.evaluated_on == on
-            and last.rules_revision == revision
-            and last.digest == digest
-            and not changes
-        ):
-            return _repeat_result(last, len(active), evaluations)
+            return RunResult(
+                run_id=run_id,
+                at=on,
+                rules_revision=revision,
+                outcomes=counts,
+                tasks=task_counts,
+                started_at=at,
+                backend=backend.name,
+                evaluations=total,
+                digest=_digest_of(_fingerprints(evaluations)),
+                dry_run=True,
+                changes=list(changes),
+                evaluated=evaluations,
+            )
+        same_day = (
+            last is not None and last.evaluated_on == on and last.rules_revision == revision and not changes
+        )
+        if same_day and not digest:
+            digest = _digest_of(_fingerprints(evaluations))
+        if same_day and last is not None and last.digest == digest:
+            return _repeat_result(
+                last, len(active), evaluations, partial is not None, deployment, backend, db, clock
+            )
 
-        entries: list[NewEntry] = []
+        appender = auditlog.Appender(conn, at=at)
         if runs.store_rule_revision(conn, revision, rulebook.files, at=at):
-            entries.append(
+            appender.add(
                 NewEntry(
                     kind="rules-loaded",
                     run_id=run_id,
@@ -267,29 +567,42 @@ def evaluate_run(
                     rules_revision=revision,
                 )
             )
-        previous = runs.load_fingerprints(conn)
+        # One canonical JSON per evaluation gives its fingerprint, the digest and, when it changed, the
+        # entry's data; entries stream to the table in chunks (a first run logs every evaluation).
+        previous = (
+            {k: v[2] for k, v in partial.cells.items()}
+            if partial is not None
+            else runs.load_fingerprints(conn)
+        )
         changed_cells: list[runs.StateTuple] = []
         on_text = on.isoformat()
-        for e, fp in zip(evaluations, fingerprints, strict=True):
+        digest_h = _SHA256()
+        as_json = _EvaluationJson()
+        add = appender.add_fields
+        for e in evaluations:
+            text = as_json(e)
+            fp = _SHA256(text.encode("utf-8")).hexdigest()
+            if partial is None:
+                digest_h.update(f"{fp}\n".encode("ascii"))
             if previous.pop((e.rule, e.agency), None) == fp:
                 continue
             changed_cells.append(_state_tuple(e, fp, run_id, on))
-            data = e.as_dict()
-            data["evaluated_on"] = on_text
-            entries.append(
-                NewEntry(
-                    kind="evaluation",
-                    run_id=run_id,
-                    rule=e.rule,
-                    agency=e.agency,
-                    period=e.period,
-                    outcome=e.outcome.value,
-                    data=data,
-                    rules_revision=revision,
-                )
+            add(
+                "evaluation",
+                run_id,
+                e.rule,
+                e.agency,
+                e.period,
+                e.outcome.value,
+                _entry_json(text, on_text),
+                revision,
             )
+        if partial is None:
+            digest = digest_h.hexdigest()
+            removed = list(previous)  # pairs no longer evaluated (agency out of its window, rule gone)
+        del previous
         logged = len(changed_cells)
-        entries.append(
+        appender.add(
             NewEntry(
                 kind="evaluation-run",
                 run_id=run_id,
@@ -298,7 +611,7 @@ def evaluate_run(
                     "rules_revision": revision,
                     "backend": backend.name,
                     "counts": counts,
-                    "evaluations": len(evaluations),
+                    "evaluations": total,
                     "logged": logged,
                     "digest": digest,
                     "tasks": task_counts,
@@ -307,8 +620,9 @@ def evaluate_run(
             )
         )
         applied = task_store.apply_changes(conn, changes, at=at, on=on, run_id=run_id)
-        entries.extend(task_entry(c, run_id=run_id, revision=revision) for c in applied)
-        auditlog.append(conn, entries, at=at)
+        for c in applied:
+            appender.add(task_entry(c, run_id=run_id, revision=revision))
+        appender.close()
         runs.insert_run(
             conn,
             runs.RunRecord(
@@ -321,14 +635,16 @@ def evaluate_run(
                 counts={
                     "outcomes": counts,
                     "tasks": task_counts,
-                    "evaluations": len(evaluations),
+                    "evaluations": total,
                     "logged": logged,
+                    "evaluated": len(evaluations),
+                    "inputs": inputs,
                 },
                 digest=digest,
             ),
         )
         # Rule x agency pairs no longer evaluated (agency out of its window, rule gone) leave the matrix.
-        runs.upsert_state(conn, changed_cells, removed=list(previous))
+        runs.upsert_state(conn, changed_cells, removed=removed)
         if queue_run_messages is not None:
             queue_run_messages(conn, applied, run_id, on)
         return RunResult(
@@ -339,15 +655,35 @@ def evaluate_run(
             tasks=task_counts,
             started_at=at,
             backend=backend.name,
-            evaluations=len(evaluations),
+            evaluations=total,
             logged=logged,
             digest=digest,
             changes=applied,
-            details=evaluations,
+            evaluated=evaluations,
+            partial=partial is not None,
+            everything=_everything(db, deployment, backend, on, clock) if partial is not None else None,
         )
 
 
-def _repeat_result(last: runs.RunRecord, open_now: int, evaluations: list[Evaluation]) -> RunResult:
+def _everything(
+    db: Database, deployment: Deployment, backend: EngineBackend, on: dt.date, clock: Clock
+) -> Callable[[], list[Evaluation]]:
+    def run() -> list[Evaluation]:
+        return evaluate_run(db, deployment, backend, on, clock=clock, dry_run=True).evaluated
+
+    return run
+
+
+def _repeat_result(
+    last: runs.RunRecord,
+    open_now: int,
+    evaluations: list[Evaluation],
+    partial: bool,
+    deployment: Deployment,
+    backend: EngineBackend,
+    db: Database,
+    clock: Clock,
+) -> RunResult:
     stored = last.counts
     tasks = dict(stored.get("tasks", {}))
     tasks["open"] = open_now
@@ -363,7 +699,9 @@ def _repeat_result(last: runs.RunRecord, open_now: int, evaluations: list[Evalua
         logged=0,
         digest=last.digest or "",
         repeat=True,
-        details=evaluations,
+        evaluated=evaluations,
+        partial=partial,
+        everything=_everything(db, deployment, backend, last.evaluated_on, clock) if partial else None,
     )
 
 

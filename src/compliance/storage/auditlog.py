@@ -30,6 +30,7 @@ from compliance.storage.bulk import bulk_insert
 from compliance.storage.schema import audit_head, audit_log
 
 __all__ = [
+    "Appender",
     "NewEntry",
     "append",
     "format_at",
@@ -61,7 +62,11 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 @dataclass(frozen=True, slots=True)
 class NewEntry:
-    """An entry to append; seq, at, prev_hash and hash are given by `append`."""
+    """An entry to append; seq, at, prev_hash and hash are given by `append`.
+
+    `data_json`, when given, is `data` already as canonical JSON (compliance.audit.canonical_json) and
+    is stored as it is: a caller that has the text anyway saves encoding it twice. `data` is then unused.
+    """
 
     kind: str
     run_id: str | None = None
@@ -71,6 +76,7 @@ class NewEntry:
     outcome: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     rules_revision: str | None = None
+    data_json: str | None = None
 
 
 def format_at(instant: dt.datetime) -> str:
@@ -138,56 +144,103 @@ def lock_head(conn: Connection) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
+def _check_at(at: str) -> None:
+    if not _AT.match(at):
+        raise ValueError(f"`at` must be UTC ISO 8601 ending in 'Z' (e.g. 2023-07-05T00:30:00Z), got {at!r}")
+
+
+class Appender:
+    """Appends entries one by one after the head, all stamped `at`, written in chunks as they come.
+
+    For runs that log hundreds of thousands of entries: nothing but the current chunk is held in memory
+    and no AuditEntry is built. The head is locked when the Appender is made and moved by `close()`;
+    everything happens in the caller's transaction (a rollback appends nothing). `add` checks each
+    entry as `append` does.
+    """
+
+    def __init__(self, conn: Connection, *, at: str, chunk: int = 5_000) -> None:
+        _check_at(at)
+        self._conn = conn
+        self._at = at
+        self._chunk = chunk
+        self._rows: list[tuple[Any, ...]] = []
+        self.seq, self.prev = lock_head(conn)
+        self.added = 0
+        self._closed = False
+
+    def add(self, e: NewEntry) -> tuple[int, str, str]:
+        """Queue one entry; returns its (seq, data JSON, hash)."""
+        data_json = e.data_json if e.data_json is not None else _CANONICAL.encode(e.data)
+        return self.add_fields(
+            e.kind, e.run_id, e.rule, e.agency, e.period, e.outcome, data_json, e.rules_revision
+        )
+
+    def add_fields(
+        self,
+        kind: str,
+        run_id: str | None,
+        rule: str | None,
+        agency: str | None,
+        period: str | None,
+        outcome: str | None,
+        data_json: str,
+        rules_revision: str | None,
+    ) -> tuple[int, str, str]:
+        """`add` without a NewEntry: the fields as they are stored, `data` as canonical JSON."""
+        if kind not in _KINDS:
+            raise ValueError(f"unknown audit entry kind {kind!r}")
+        if self._closed:
+            raise RuntimeError("the Appender is closed")
+        seq = self.seq + 1
+        prev = self.prev
+        at = self._at
+        body = _body_json(
+            seq, at, run_id, kind, rule, agency, period, outcome, data_json, rules_revision, prev
+        )
+        digest = hashlib.sha256((prev + body).encode("utf-8")).hexdigest()
+        self._rows.append(
+            (seq, at, run_id, kind, rule, agency, period, outcome, data_json, rules_revision, prev, digest)
+        )
+        self.seq, self.prev = seq, digest
+        self.added += 1
+        if len(self._rows) >= self._chunk:
+            self._flush()
+        return seq, data_json, digest
+
+    def _flush(self) -> None:
+        if self._rows:
+            bulk_insert(self._conn, audit_log, _COLUMN_NAMES, self._rows)
+            self._rows = []
+
+    def close(self) -> None:
+        """Write what is queued and move the head (nothing to do when no entry was added)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._flush()
+        if self.added:
+            self._conn.execute(
+                update(audit_head).where(audit_head.c.id == 1).values(seq=self.seq, hash=self.prev)
+            )
+
+
 def append(conn: Connection, entries: Sequence[NewEntry], *, at: str) -> list[AuditEntry]:
     """Append `entries` after the current head, in order, all stamped `at` (UTC ISO 8601 with 'Z').
 
     Runs in the caller's transaction: if it rolls back, nothing was appended. `data` must be JSON
     (string keys; no NaN); it is stored as canonical JSON.
     """
-    if not _AT.match(at):
-        raise ValueError(f"`at` must be UTC ISO 8601 ending in 'Z' (e.g. 2023-07-05T00:30:00Z), got {at!r}")
+    _check_at(at)
     for entry in entries:
         if entry.kind not in _KINDS:
             raise ValueError(f"unknown audit entry kind {entry.kind!r}")
-    seq, prev = lock_head(conn)
+    appender = Appender(conn, at=at, chunk=max(len(entries), 1))
     if not entries:
         return []
-    rows: list[tuple[Any, ...]] = []
     out: list[AuditEntry] = []
-    encode = _CANONICAL.encode
     for e in entries:
-        seq += 1
-        data_json = encode(e.data)
-        body = _body_json(
-            seq,
-            at,
-            e.run_id,
-            e.kind,
-            e.rule,
-            e.agency,
-            e.period,
-            e.outcome,
-            data_json,
-            e.rules_revision,
-            prev,
-        )
-        digest = _hash(prev, body)
-        rows.append(
-            (
-                seq,
-                at,
-                e.run_id,
-                e.kind,
-                e.rule,
-                e.agency,
-                e.period,
-                e.outcome,
-                data_json,
-                e.rules_revision,
-                prev,
-                digest,
-            )
-        )
+        prev = appender.prev
+        seq, data_json, digest = appender.add(e)
         out.append(
             AuditEntry(
                 seq,
@@ -198,15 +251,13 @@ def append(conn: Connection, entries: Sequence[NewEntry], *, at: str) -> list[Au
                 e.agency,
                 e.period,
                 e.outcome,
-                e.data,
+                e.data if e.data_json is None else json.loads(data_json),
                 e.rules_revision,
                 prev,
                 digest,
             )
         )
-        prev = digest
-    bulk_insert(conn, audit_log, _COLUMN_NAMES, rows)
-    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+    appender.close()
     return out
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, and_, insert, select
+from sqlalchemy import Connection, Row, func, insert, select
 
 from compliance.audit import canonical_json
 from compliance.model.task import Waiver
@@ -25,7 +25,10 @@ __all__ = [
     "insert_run",
     "last_run",
     "list_waivers",
+    "load_cells",
     "load_fingerprints",
+    "snapshot_watermark",
+    "rows_taken_between",
     "read_state",
     "row_sources",
     "rule_revision_exists",
@@ -103,18 +106,24 @@ def last_run(conn: Connection) -> RunRecord | None:
     """The run with the latest D; of several at that D, the one logged last (its `evaluation-run` seq).
 
     Start instants can tie (two runs in the same second, or under a fixed clock); the log's seq cannot.
+    Two small reads: the runs at the latest D, and the `evaluation-run` entries (one per run, found
+    through ix_audit_kind) — not a join that would walk every entry of those runs.
     """
-    row = conn.execute(
-        select(runs)
-        .join(
-            audit_log,
-            and_(audit_log.c.run_id == runs.c.id, audit_log.c.kind == "evaluation-run"),
-            isouter=True,
-        )
-        .order_by(runs.c.evaluated_on.desc(), audit_log.c.seq.desc(), runs.c.started_at.desc())
-        .limit(1)
-    ).first()
-    return _run_from_row(row) if row is not None else None
+    top = conn.execute(select(func.max(runs.c.evaluated_on))).scalar()
+    if top is None:
+        return None
+    candidates = list(conn.execute(select(runs).where(runs.c.evaluated_on == top)))
+    if len(candidates) > 1:
+        ids = {r.id for r in candidates}
+        seq_of = {
+            run_id: seq
+            for run_id, seq in conn.execute(
+                select(audit_log.c.run_id, audit_log.c.seq).where(audit_log.c.kind == "evaluation-run")
+            )
+            if run_id in ids
+        }
+        candidates.sort(key=lambda r: (seq_of.get(r.id, 0), r.started_at), reverse=True)
+    return _run_from_row(candidates[0])
 
 
 def get_run(conn: Connection, run_id: str) -> RunRecord | None:
@@ -171,6 +180,34 @@ def load_fingerprints(conn: Connection) -> dict[Key, str]:
         return {(r[0], r[1]): r[2] for r in cursor.fetchall()}
     finally:
         cursor.close()
+
+
+def load_cells(conn: Connection) -> dict[Key, tuple[str, str | None, str]]:
+    """(rule, agency) -> (outcome, period, fingerprint) of every matrix cell, through the driver's cursor."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("SELECT rule, agency, outcome, period, fingerprint FROM evaluation_state")
+        return {(r[0], r[1]): (r[2], r[3], r[4]) for r in cursor.fetchall()}
+    finally:
+        cursor.close()
+
+
+def snapshot_watermark(conn: Connection) -> int:
+    """The id of the last snapshot file stored (0 for none): a later ingest moves it."""
+    return int(conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM snapshot_files").scalar_one())
+
+
+def rows_taken_between(conn: Connection, after: dt.date, until: dt.date) -> bool:
+    """Whether any snapshot row has after < as_of <= until (rows that come into effect between two dates)."""
+    if until <= after:
+        return False
+    sqlite = conn.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    params = (after.isoformat(), until.isoformat()) if sqlite else (after, until)
+    found = conn.exec_driver_sql(
+        f"SELECT 1 FROM snapshot_rows WHERE as_of > {mark} AND as_of <= {mark} LIMIT 1", params
+    ).first()
+    return found is not None
 
 
 def read_state(conn: Connection, *, rule: str | None = None, agency: str | None = None) -> list[StateRow]:

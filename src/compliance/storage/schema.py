@@ -79,6 +79,9 @@ Index(
     snapshot_rows.c.id,
 )
 Index("ix_snapshot_rows_as_of", snapshot_rows.c.as_of)
+# Covers storage.snapshots.EffectiveRows: the recent periods of one indicator are a range of this index,
+# however long the history grows.
+Index("ix_snapshot_rows_window", snapshot_rows.c.indicator, snapshot_rows.c.period_end)
 
 rule_revisions = Table(
     "rule_revisions",

@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, select, update
 
-from compliance.audit import canonical_json
 from compliance.errors import NotFoundError, StateError
 from compliance.model.task import Task, TaskChange, TaskChangeKind, TaskStatus
 from compliance.storage.bulk import bulk_insert
@@ -49,8 +48,13 @@ class TaskEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+# canonical_json's settings, built once: json.dumps makes an encoder per call (tens of thousands here).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_PLAIN = json.JSONEncoder(ensure_ascii=False)  # json.dumps(value, ensure_ascii=False)
+
+
 def _scalar_out(value: float | str | None) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    return None if value is None else _PLAIN.encode(value)
 
 
 def _scalar_in(text: str | None) -> float | str | None:
@@ -186,7 +190,8 @@ def record_events(
 ) -> None:
     """Append (task_id, kind, data) lines to the tasks' histories."""
     day = on.isoformat()
-    rows = [(tid, at, day, kind, run_id, canonical_json(data)) for tid, kind, data in events]
+    encode = _CANONICAL.encode
+    rows = [(tid, at, day, kind, run_id, encode(data)) for tid, kind, data in events]
     bulk_insert(conn, task_events, ("task_id", "at", "on_date", "kind", "run_id", "data"), rows)
 
 
@@ -202,7 +207,11 @@ def apply_changes(
     ids = _new_ids(conn, len(new))
     if new:
         names = ("id", *_columns(new[0].task))
-        rows = [(i, *(_cell(v) for v in _columns(c.task).values())) for i, c in zip(ids, new, strict=True)]
+        date = dt.date
+        rows = [
+            (i, *[v.isoformat() if isinstance(v, date) else v for v in _columns(c.task).values()])
+            for i, c in zip(ids, new, strict=True)
+        ]
         bulk_insert(conn, tasks, names, rows)
     id_iter = iter(ids)
     out: list[TaskChange] = []
