@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Select, select, update
 
-from compliance.audit import GENESIS, KINDS, AuditEntry, ChainBreak
+from compliance.audit import ENTRY_FIELDS, GENESIS, KINDS, AuditEntry, ChainBreak
 from compliance.storage.bulk import bulk_insert
 from compliance.storage.schema import audit_head, audit_log
 
@@ -42,20 +42,7 @@ __all__ = [
 
 _KINDS = frozenset(KINDS)
 _AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
-_COLUMN_NAMES = (
-    "seq",
-    "at",
-    "run_id",
-    "kind",
-    "rule",
-    "agency",
-    "period",
-    "outcome",
-    "data",
-    "rules_revision",
-    "prev_hash",
-    "hash",
-)
+_COLUMN_NAMES = ENTRY_FIELDS
 # canonical_json's exact settings, built once (json.dumps builds an encoder per call).
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
