@@ -251,6 +251,37 @@ def test_sign_in_matrix_head_link_and_acknowledge(server: Server) -> None:
                 "06-audit-acknowledged.png",
                 "the audit page: the new task-acknowledged entry, chain verified",
             )
+
+            # The office waives the task on a phone: a refused form first (errors next to the fields,
+            # nothing stored), then the waiver, the task waived at once, the list and the log.
+            mobile = browser.new_context(
+                viewport={"width": 390, "height": 844}, locale="vi-VN", is_mobile=True
+            )
+            wpage = mobile.new_page()
+            wpage.goto(server.base + f"/login?next=%2Ftasks%2F{task.id}")
+            wpage.fill("#email", OFFICE[0])
+            wpage.fill("#password", OFFICE[1])
+            wpage.click("button[type=submit]")
+            wpage.click("details.waive > summary")
+            wpage.fill("#w-until", "30/06/2023")
+            wpage.click("details.waive button[type=submit]")
+            expect(wpage.locator("#w-until-error")).to_have_text(
+                "Ngày 30/06/2023 đã qua: thời hạn tạm miễn phải từ hôm nay (05/07/2023) trở đi."
+            )
+            expect(wpage.locator("#w-reason-error")).to_contain_text("Vui lòng nhập lý do tạm miễn")
+            shot(wpage, "07-waiver-form-errors-phone.png", "the task page's waiver form refused on a phone")
+            wpage.fill("#w-until", "31/12/2023")
+            wpage.fill("#w-reason", "Văn bản số 45/UBND-KSTT: đơn vị đang chuyển đổi hệ thống")
+            wpage.click("details.waive button[type=submit]")
+            expect(wpage.locator("p.notice.ok")).to_contain_text("chuyển sang tạm miễn áp dụng")
+            expect(wpage.locator(".status-waived")).to_have_text("Tạm miễn áp dụng")
+            wpage.goto(server.base + "/waivers")
+            expect(wpage.locator("table.waivers tbody tr")).to_have_count(1)
+            expect(wpage.locator("table.waivers tbody tr").first).to_contain_text(task.agency_name)
+            shot(wpage, "08-waivers-phone.png", "the Tạm miễn page on a phone: the new waiver and the form")
+            wpage.goto(server.base + "/audit?kind=task-waived")
+            expect(wpage.locator("table.audit tbody tr")).to_have_count(1)
+            expect(wpage.locator(".verify")).to_contain_text("Nhật ký nguyên vẹn")
         finally:
             browser.close()
     print("\nscreenshots:")

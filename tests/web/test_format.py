@@ -1,4 +1,4 @@
-"""vi_VN formats on the pages (31,25%; 1.305; 05/07/2023) and the SVG chart."""
+"""vi_VN formats on the pages (31,25%; 1.305; 05/07/2023), dates as users type them, and the SVG chart."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from compliance.web.format import (
     fmt_period,
     fmt_target,
     fmt_value,
+    parse_date,
 )
 
 
@@ -52,6 +53,31 @@ def test_numbers_dates_and_periods() -> None:
         "Năm 2023",
         "—",
     ]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["31/12/2023", "31-12-2023", "31.12.2023", " 31 / 12 / 2023 ", "2023-12-31", "2023-12-31 "],
+)
+def test_dates_as_typed(typed: str) -> None:
+    assert parse_date(typed) == (dt.date(2023, 12, 31), None)
+
+
+def test_short_dates_and_refusals() -> None:
+    assert parse_date("1/2/2024") == (dt.date(2024, 2, 1), None)  # day first, as in Vietnam
+    assert parse_date("2024-2-1") == (dt.date(2024, 2, 1), None)
+    refused = {
+        "31/12/23": "“31/12/23”: vui lòng ghi năm đủ 4 chữ số, ví dụ 31/12/2025.",
+        "29/02/2023": "Không có ngày 29/02/2023 trong lịch: vui lòng kiểm tra lại ngày, tháng.",
+        "12/31/2023": "Không có ngày 12/31/2023 trong lịch: vui lòng kiểm tra lại ngày, tháng.",
+        "31122023": "“31122023” không phải là ngày hợp lệ: vui lòng nhập theo dạng ngày/tháng/năm, "
+        "ví dụ 31/12/2025.",
+        "2023/12/31": "“2023/12/31” không phải là ngày hợp lệ: vui lòng nhập theo dạng ngày/tháng/năm, "
+        "ví dụ 31/12/2025.",
+    }
+    for typed, message in refused.items():
+        assert parse_date(typed) == (None, message), typed
+    assert parse_date("29/02/2024") == (dt.date(2024, 2, 29), None)
 
 
 def test_chart_marks_each_period_and_escapes_text() -> None:

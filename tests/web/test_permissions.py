@@ -15,7 +15,18 @@ from tests.support.web_data import D
 from tests.web.conftest import AUDITOR, Web, csrf_of
 
 ROLES = ("anonymous", "office", "auditor", "head:so-a")
-PAGES = ("overview", "agency_a", "agency_b", "task_a", "task_b", "audit", "audit_csv", "rules", "revision")
+PAGES = (
+    "overview",
+    "agency_a",
+    "agency_b",
+    "task_a",
+    "task_b",
+    "audit",
+    "audit_csv",
+    "rules",
+    "revision",
+    "waivers",
+)
 
 # What each role gets on each page: 200, 403, or a redirect (303) to where.
 EXPECTED: dict[str, dict[str, int | str]] = {
@@ -32,6 +43,7 @@ EXPECTED: dict[str, dict[str, int | str]] = {
         "audit_csv": 403,
         "rules": 403,
         "revision": 403,
+        "waivers": 403,
     },
 }
 
@@ -47,6 +59,7 @@ def page_path(web: Web, page: str) -> str:
         "audit_csv": "/audit.csv",
         "rules": "/rules",
         "revision": f"/rules/revisions/{web.s.old_revision}",
+        "waivers": "/waivers",
     }[page]
 
 

@@ -23,7 +23,7 @@ from compliance.model.config import Config
 from compliance.signing import MIN_SECRET_LENGTH, BadLinkError, read_head_token
 from compliance.storage.db import Database
 from compliance.storage.users import get_user
-from compliance.web import pages, records
+from compliance.web import pages, records, waivers
 from compliance.web.auth import Principal, csrf_valid, principal_to_session, verify_password
 from compliance.web.site import STATIC_DIR, Forbidden, NeedSignIn, Site, sign_in_url
 
@@ -210,6 +210,9 @@ def create_app(config: Config, db: Database, *, clock: Clock, secret: str) -> St
         Route("/agencies/{agency_id}", pages.agency_page, methods=["GET"]),
         Route("/tasks/{task_id:int}", pages.task_page, methods=["GET"]),
         Route("/tasks/{task_id:int}/ack", pages.acknowledge, methods=["POST"]),
+        Route("/tasks/{task_id:int}/waive", waivers.waive_task, methods=["POST"]),
+        Route("/waivers", waivers.waivers_view, methods=["GET"]),
+        Route("/waivers", waivers.add_waiver_view, methods=["POST"]),
         Route("/audit", records.audit_view, methods=["GET"]),
         Route("/audit.csv", records.audit_csv, methods=["GET"]),
         Route("/rules", records.rules_view, methods=["GET"]),

@@ -1,8 +1,8 @@
 """Who is asking: password hashes, the principal kept in the signed session, and what each role may do.
 
 Roles (docs/web.md): `office` and `auditor` sign in with an account; both read every page, and only
-office staff act on the data through the web (none of them acknowledges for a head: an
-acknowledgement says the head has seen the task). A `head` arrives through a personal signed link and
+office staff act on the data through the web: they grant waivers (none of them acknowledges for a
+head: an acknowledgement says the head has seen the task). A `head` arrives through a personal signed link and
 sees only their own agency, its tasks, and acknowledges those tasks.
 """
 
@@ -73,6 +73,11 @@ class Principal:
 
     def can_see_agency(self, agency_id: str) -> bool:
         return self.is_staff or (self.kind == "head" and self.agency_id == agency_id)
+
+    @property
+    def can_waive(self) -> bool:
+        # Waivers are the office's decision (SPEC §1); auditors only read them, heads never see the form.
+        return self.kind == "office"
 
     def can_acknowledge(self, task_agency: str) -> bool:
         # Only the head acknowledges, and only their own agency's tasks (SPEC §1, §10).

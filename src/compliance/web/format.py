@@ -1,8 +1,10 @@
-"""Vietnamese words and vi_VN formats for what the pages show (31,25%; 1.305; 05/07/2023)."""
+"""Vietnamese words and vi_VN formats for what the pages show (31,25%; 1.305; 05/07/2023), and dates
+read back as Vietnamese users type them."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -21,6 +23,7 @@ __all__ = [
     "fmt_period",
     "fmt_target",
     "fmt_value",
+    "parse_date",
 ]
 
 LOCALE = "vi_VN"
@@ -145,3 +148,37 @@ def fmt_period(label: str | None) -> str:
     if rest.isdigit():
         return f"Tháng {int(rest)}/{year}"
     return label
+
+
+_DMY = re.compile(r"(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d+)")
+_ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+
+
+def parse_date(text: str, *, example: str = "31/12/2025") -> tuple[dt.date | None, str | None]:
+    """A date as typed: 31/12/2023 (also 31-12-2023, 31.12.2023, 1/2/2024) or ISO 2023-12-31.
+
+    Returns (date, None), or (None, a Vietnamese message saying what is wrong, showing `example`) for
+    text that is not a date; the empty text is for the caller to refuse. Two-digit years are refused
+    rather than guessed.
+    """
+    raw = text.strip()
+    iso = _ISO.fullmatch(raw)
+    dmy = None if iso else _DMY.fullmatch(raw)
+    if iso:
+        year, month, day = (int(g) for g in iso.groups())
+    elif dmy:
+        day, month, year = (int(g) for g in dmy.groups())
+        if len(dmy.group(3)) != 4:
+            return None, f"“{raw}”: vui lòng ghi năm đủ 4 chữ số, ví dụ {example}."
+    else:
+        return (
+            None,
+            f"“{raw}” không phải là ngày hợp lệ: vui lòng nhập theo dạng ngày/tháng/năm, ví dụ {example}.",
+        )
+    try:
+        return dt.date(year, month, day), None
+    except ValueError:
+        return (
+            None,
+            f"Không có ngày {day:02d}/{month:02d}/{year:04d} trong lịch: vui lòng kiểm tra lại ngày, tháng.",
+        )

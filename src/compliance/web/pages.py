@@ -25,8 +25,9 @@ from compliance.web.auth import csrf_valid
 from compliance.web.charts import ChartPoint, line_chart
 from compliance.web.queries import PeriodFigure, indicator_series, task_audit_entries
 from compliance.web.site import Forbidden, Site
+from compliance.web.waiverform import REASON_MAX, WaiverForm
 
-__all__ = ["LEVEL_LABELS", "acknowledge", "agency_page", "overview", "task_page"]
+__all__ = ["LEVEL_LABELS", "acknowledge", "agency_page", "overview", "show_task", "task_page"]
 
 PAGE_AGENCIES = 100
 NOTE_MAX = 2000
@@ -435,8 +436,14 @@ def _explanation(conn: Any, site: Site, task: Task) -> list[str]:
 
 
 def task_page(request: Request) -> Response:
+    return show_task(request, int(request.path_params["task_id"]))
+
+
+def show_task(
+    request: Request, task_id: int, *, waiver: WaiverForm | None = None, status_code: int = 200
+) -> Response:
+    """The task's page; `waiver` is the office's waiver form as it was sent back with its errors."""
     site = _site(request)
-    task_id = int(request.path_params["task_id"])
     who = site.principal(request)
     if who is None:
         site.require(request)  # raises NeedSignIn
@@ -460,6 +467,16 @@ def task_page(request: Request) -> Response:
     kind = indicator_kind(book, task.rule)
     directory = site.directory()
     flash = request.session.pop("flash", None)
+    # The office may waive the rule for the agency while the task is active and both still exist.
+    can_waive = (
+        who.can_waive
+        and task.status.is_active
+        and book is not None
+        and task.rule in book.rules
+        and task.agency in directory
+    )
+    if can_waive and waiver is None:
+        waiver = WaiverForm(rule=task.rule, agency=task.agency)
     return site.render(
         request,
         "task.html",
@@ -479,8 +496,11 @@ def task_page(request: Request) -> Response:
             "can_ack": who.can_acknowledge(task.agency) and task.status.value == "open",
             "flash": flash if isinstance(flash, str) else None,
             "note_max": NOTE_MAX,
+            "waiver": waiver if can_waive else None,
+            "reason_max": REASON_MAX,
         },
         principal=who,
+        status_code=status_code,
     )
 
 

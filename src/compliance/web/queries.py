@@ -146,23 +146,34 @@ def _mentions_task(entry: AuditEntry, task_id: int) -> bool:
 def task_audit_entries(
     conn: Connection, task_id: int, rule: str, agency: str, *, notification_ids: Iterable[int] = ()
 ) -> list[AuditEntry]:
-    """The log entries about one task: its task-* entries and the notification entries that named it."""
+    """The log entries about one task: its task-* entries, the waiver-added entry of the waiver that
+    waived it, and the notification entries that named it."""
     wanted_notes = set(notification_ids)
     query = (
         select(audit_log)
         .where(
             or_(
-                and_(audit_log.c.rule == rule, audit_log.c.agency == agency, audit_log.c.kind.like("task-%")),
+                and_(
+                    audit_log.c.rule == rule,
+                    audit_log.c.agency == agency,
+                    or_(audit_log.c.kind.like("task-%"), audit_log.c.kind == "waiver-added"),
+                ),
                 audit_log.c.kind.in_(("notification-sent", "notification-failed")),
             )
         )
         .order_by(audit_log.c.seq)
     )
     out: list[AuditEntry] = []
+    waivers: dict[object, AuditEntry] = {}  # waiver id -> its waiver-added entry (it comes first)
     for r in conn.execute(query):
         entry = _entry(r)
-        if entry.kind.startswith("task-"):
+        if entry.kind == "waiver-added":
+            waivers[entry.data.get("waiver_id")] = entry
+        elif entry.kind.startswith("task-"):
             if _mentions_task(entry, task_id):
+                added = waivers.get(entry.data.get("waiver_id")) if entry.kind == "task-waived" else None
+                if added is not None:
+                    out.append(added)
                 out.append(entry)
         elif _mentions_task(entry, task_id) or entry.data.get("notification_id") in wanted_notes:
             out.append(entry)

@@ -94,12 +94,33 @@ def _summary(entry: AuditEntry) -> str:
         return "; ".join(bits)
     if entry.kind in ("rules-loaded", "rules-rejected") and isinstance(d.get("files"), dict):
         return "Tệp: " + ", ".join(sorted(d["files"]))
+    if entry.kind in ("waiver-added", "task-waived"):
+        return _waiver_summary(d)
     if entry.kind.startswith("task-") and "task_id" in d:
         return f"Nhiệm vụ số {d['task_id']}"
     if entry.kind.startswith("notification-"):
         subject = d.get("subject")
         return str(subject) if subject else ""
     return ""
+
+
+def _waiver_summary(d: dict[str, object]) -> str:
+    # waiver-added: {waiver_id, until, reason, by, added_on}; task-waived adds task_id and waived_on.
+    bits = [f"Nhiệm vụ số {d['task_id']}"] if "task_id" in d else []
+    if "waiver_id" in d:
+        bits.append(f"tạm miễn số {d['waiver_id']}")
+    until = d.get("until")
+    if isinstance(until, str):
+        try:
+            bits.append(f"đến hết ngày {fmt.fmt_date(until)}")
+        except ValueError:
+            bits.append(f"đến hết ngày {until}")
+    if isinstance(d.get("reason"), str):
+        bits.append(f"lý do: {d['reason']}")
+    if isinstance(d.get("by"), str):
+        bits.append(f"người quyết định: {d['by']}")
+    text = "; ".join(bits)
+    return text[:1].upper() + text[1:]
 
 
 def audit_view(request: Request) -> Response:
