@@ -115,3 +115,96 @@ def test_the_shipped_example_passes(cli: Cli) -> None:
     result = cli("check", cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("OK: ")
+
+
+BASE_URL = 'base_url = "https://cchc.example.gov.vn"\n'
+
+
+def _with_base_url(config: Path, line: str = BASE_URL) -> None:
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("\n\n[database]", "\n" + line + "\n[database]", 1), encoding="utf-8")
+
+
+def test_base_url_without_the_web_secret_is_a_warning(cli: Cli, tmp_path: Path) -> None:
+    _with_base_url(write_deployment(tmp_path))
+    result = cli("check")
+    assert (result.returncode, result.stdout) == (0, "OK: 4 rules, 4 indicators, 7 agencies\n")
+    assert result.stderr == (
+        "config.toml:3:12: warning: deployment.base_url: đã đặt [deployment] base_url trong config.toml "
+        "nhưng chưa có biến môi trường COMPLIANCE_WEB_SECRET: thư gửi người đứng đầu cơ quan, đơn vị "
+        "sẽ không có đường dẫn riêng, chỉ có đường dẫn cần đăng nhập\n"
+        "  hint: đặt COMPLIANCE_WEB_SECRET (ít nhất 16 ký tự, cùng giá trị với `compliance serve`) trong "
+        "môi trường chạy compliance, ví dụ: export COMPLIANCE_WEB_SECRET=$(python -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))')\n"
+    )
+    # An empty variable is a missing one, as for notify.
+    assert cli("check", env={"COMPLIANCE_WEB_SECRET": ""}).stderr == result.stderr
+
+
+def test_a_web_secret_too_short_to_sign_links_is_a_warning(cli: Cli, tmp_path: Path) -> None:
+    config = write_deployment(tmp_path)
+    _with_base_url(config)
+    result = cli("--config", str(config), "check", "--json", env={"COMPLIANCE_WEB_SECRET": "x" * 15})
+    assert result.returncode == 0
+    data = json.loads(result.stdout)
+    assert data["ok"] is True and data["errors"] == []
+    [warning] = data["warnings"]
+    assert (warning["path"], warning["line"], warning["col"], warning["key"]) == (
+        "config.toml",
+        3,
+        12,
+        "deployment.base_url",
+    )
+    assert warning["message"] == (
+        "đã đặt [deployment] base_url trong config.toml nhưng biến môi trường COMPLIANCE_WEB_SECRET chỉ có "
+        "15 ký tự, cần ít nhất 16 để ký đường dẫn riêng của người đứng đầu cơ quan, đơn vị: "
+        "lệnh notify sẽ dừng và báo lỗi"
+    )
+
+
+@pytest.mark.parametrize(
+    ("base_url", "secret"),
+    [
+        (BASE_URL, "x" * 16),  # a secret long enough
+        ("", ""),  # no base_url: no links to sign
+        ('base_url = "  "\n', ""),  # a blank base_url is none
+    ],
+)
+def test_no_warning_when_links_can_be_signed_or_there_are_none(
+    cli: Cli, tmp_path: Path, base_url: str, secret: str
+) -> None:
+    config = write_deployment(tmp_path)
+    if base_url:
+        _with_base_url(config, base_url)
+    result = cli("check", env={"COMPLIANCE_WEB_SECRET": secret} if secret else None)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        "OK: 4 rules, 4 indicators, 7 agencies\n",
+        "",
+    )
+
+
+@pytest.mark.parametrize("secret", [None, "", "x" * 15, "x" * 16])
+@pytest.mark.parametrize("base_url", ["", " ", "https://cchc.example.gov.vn"])
+def test_the_warning_matches_what_notify_does_with_the_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base_url: str, secret: str | None
+) -> None:
+    """Warned exactly when notify would send no personal links although base_url asks for links
+    (head_secret_from_env gives None) or would stop on the secret (it raises)."""
+    from compliance.cli.check_cmd import _web_secret_problems
+    from compliance.errors import ComplianceError
+    from compliance.loading.config import load_config
+    from compliance.pipeline.notify import head_secret_from_env
+
+    config_path = write_deployment(tmp_path)
+    _with_base_url(config_path, f'base_url = "{base_url}"\n')
+    config = load_config(config_path)
+    monkeypatch.delenv("COMPLIANCE_WEB_SECRET", raising=False)
+    if secret is not None:
+        monkeypatch.setenv("COMPLIANCE_WEB_SECRET", secret)
+    try:
+        unsigned = head_secret_from_env(config) is None
+    except ComplianceError:
+        unsigned = True
+    wants_links = bool(base_url.strip())
+    assert bool(_web_secret_problems(config_path, config)) == (wants_links and unsigned)

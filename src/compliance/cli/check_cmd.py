@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -32,6 +34,40 @@ def _template_problems(config: Config) -> list[Problem]:
     # ---- end of template checks --------------------------------------------------------------------
 
 
+def _web_secret_problems(config_path: Path, config: Config) -> list[Problem]:
+    """A warning when emails are to carry the heads' personal links (`base_url` is set) but the secret
+    that signs them is missing (the links are then plain, sign-in links) or too short (notify then
+    stops with an error). The conditions of pipeline.notify.head_secret_from_env, read here from the
+    same constants without importing the pipeline."""
+    if not config.deployment.base_url.strip():
+        return []
+    from compliance.loading.config import config_location
+    from compliance.signing import MIN_SECRET_LENGTH, SECRET_ENV
+
+    secret = os.environ.get(SECRET_ENV, "")
+    if len(secret) >= MIN_SECRET_LENGTH:
+        return []
+    setting = f"[deployment] base_url trong {config_path.name}"
+    if not secret:
+        message = (
+            f"đã đặt {setting} nhưng chưa có biến môi trường {SECRET_ENV}: thư gửi người đứng đầu "
+            "cơ quan, đơn vị sẽ không có đường dẫn riêng, chỉ có đường dẫn cần đăng nhập"
+        )
+    else:
+        message = (
+            f"đã đặt {setting} nhưng biến môi trường {SECRET_ENV} chỉ có {len(secret)} ký tự, "
+            f"cần ít nhất {MIN_SECRET_LENGTH} để ký đường dẫn riêng của người đứng đầu cơ quan, đơn vị: "
+            "lệnh notify sẽ dừng và báo lỗi"
+        )
+    hint = (
+        f"đặt {SECRET_ENV} (ít nhất {MIN_SECRET_LENGTH} ký tự, cùng giá trị với `compliance serve`) trong "
+        f"môi trường chạy compliance, ví dụ: export {SECRET_ENV}=$(python -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))')"
+    )
+    where = config_location(config_path, ("deployment", "base_url"))
+    return [Problem(where, "deployment.base_url", message, hint, warning=True)]
+
+
 def run_checks(app: AppContext) -> tuple[list[Problem], dict[str, int] | None]:
     """Every problem of the deployment (errors and warnings), and the counts when there is no error."""
     try:
@@ -41,7 +77,7 @@ def run_checks(app: AppContext) -> tuple[list[Problem], dict[str, int] | None]:
     from compliance.loading.deployment import check_deployment
 
     deployment, problems = check_deployment(config)
-    problems = problems + _template_problems(config)
+    problems = _web_secret_problems(app.config_path, config) + problems + _template_problems(config)
     if deployment is None or any(not p.warning for p in problems):
         return problems, None
     counts = {

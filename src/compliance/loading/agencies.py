@@ -6,9 +6,8 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from email_validator import EmailNotValidError, validate_email
-
 from compliance.errors import InputError, Problem, SourceLocation
+from compliance.loading.emails import email_problem
 from compliance.loading.suggest import did_you_mean
 from compliance.loading.tabular import read_table
 from compliance.loading.validation import display_path
@@ -33,14 +32,6 @@ AGENCY_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _email_problem(value: str) -> str | None:
-    try:
-        validate_email(value, check_deliverability=False)
-    except EmailNotValidError as exc:
-        return f"'{value}' is not a valid email address: {exc}"
-    return None
-
-
 def _date(value: str) -> tuple[dt.date | None, str | None]:
     if not value:
         return None, None
@@ -53,6 +44,8 @@ def _date(value: str) -> tuple[dt.date | None, str | None]:
 
 
 def _split(cell: str) -> tuple[str, ...]:
+    if ";" not in cell:  # the common case: empty, or one item (the cell is already stripped)
+        return (cell,) if cell else ()
     return tuple(part.strip() for part in cell.split(";") if part.strip())
 
 
@@ -110,11 +103,12 @@ def read_agencies(path: Path, display: str | None = None) -> tuple[AgencyDirecto
             if not cells[column]:
                 problem(row, column, "required; the cell is empty")
         if cells["head_email"]:
-            bad = _email_problem(cells["head_email"])
+            bad = email_problem(cells["head_email"])
             if bad:
                 problem(row, "head_email", bad)
-        for address in _split(cells["cc"]):
-            bad = _email_problem(address)
+        cc = _split(cells["cc"])
+        for address in cc:
+            bad = email_problem(address)
             if bad:
                 problem(row, "cc", bad)
         active_from, bad_from = _date(cells["active_from"])
@@ -134,7 +128,7 @@ def read_agencies(path: Path, display: str | None = None) -> tuple[AgencyDirecto
                 head_name=cells["head_name"],
                 head_title=cells["head_title"],
                 head_email=cells["head_email"],
-                cc=_split(cells["cc"]),
+                cc=cc,
                 tags=_split(cells["tags"]),
                 active_from=active_from,
                 active_until=active_until,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -19,7 +20,7 @@ from compliance.loading.tomlpos import TomlLocator
 from compliance.loading.validation import display_path, friendly, key_path, keys_of
 from compliance.model.config import Config
 
-__all__ = ["DATABASE_URL_ENV", "database_url", "load_config", "mask_url", "read_secret"]
+__all__ = ["DATABASE_URL_ENV", "config_location", "database_url", "load_config", "mask_url", "read_secret"]
 
 DATABASE_URL_ENV = "COMPLIANCE_DATABASE_URL"
 _TOML_POSITION = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)\s*$", re.S)
@@ -93,6 +94,18 @@ def load_config(path: Path) -> Config:
         problems.sort(key=lambda p: (p.location.line or 0, p.location.col or 0))
         raise ConfigError(problems)
     return config.model_copy(update={"base_dir": path.resolve().parent})
+
+
+def config_location(path: Path, key: Sequence[str]) -> SourceLocation:
+    """Where `key` (("deployment", "base_url")) is written in the config file, for a problem found after
+    loading (a missing key: its table); just the file when it cannot be read again."""
+    shown = display_path(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return SourceLocation(shown)
+    line, col = TomlLocator(text).locate(key)
+    return SourceLocation(shown, line, col)
 
 
 def database_url(config: Config) -> str:

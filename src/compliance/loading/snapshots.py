@@ -5,17 +5,15 @@ A file is accepted whole or not at all, so this collects every problem of every 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import hashlib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 from compliance.errors import InputError, Problem, SourceLocation
+from compliance.loading.gcpause import no_cyclic_gc
 from compliance.loading.suggest import did_you_mean
 from compliance.loading.tabular import read_records
 from compliance.model.agency import AgencyDirectory
@@ -72,22 +70,8 @@ def parse_snapshot(
     path: Path, rulebook: Rulebook, directory: AgencyDirectory, display: str | None = None
 ) -> ParsedSnapshot:
     """Read and check a snapshot file; raise SnapshotRejected listing every problem."""
-    with _no_cyclic_gc():
+    with no_cyclic_gc():  # about a million small objects, no cycles
         return _parse(path, rulebook, directory, display or str(path))
-
-
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Parsing a month makes about a million small objects and no reference cycles, yet each batch of
-    new objects sets off the cyclic collector, whose full passes rescan everything alive (the agency
-    directory, the rulebook): a third of the parse. Paused here, restored as it was."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _parse(path: Path, rulebook: Rulebook, directory: AgencyDirectory, name: str) -> ParsedSnapshot:
@@ -126,6 +110,9 @@ class _FastRows:
 
     def __init__(self, checker: _RowChecker) -> None:
         self.checker = checker
+        # Bound once: per row, an attribute chain or a method call (`in directory`) costs as much as a check.
+        self.agencies = checker.directory.agencies
+        self.seen = checker._seen  # shared: a duplicate of a fast row is found by the full check too
         self.pairs: dict[tuple[str, str], tuple[Indicator, Period] | None] = {}
         self.values: dict[str, Decimal | None] = {}
         self.days: dict[str, dt.date | None] = {}
@@ -157,7 +144,7 @@ class _FastRows:
             pair = self.pairs[key]
         except KeyError:
             pair = self.pairs[key] = self._pair(period_text, indicator_id)
-        if pair is None or not agency or agency not in self.checker.directory:
+        if pair is None or not agency or agency not in self.agencies:
             return None
         indicator, period = pair
         numerator = denominator = None
@@ -191,7 +178,7 @@ class _FastRows:
                 return None
         else:
             as_of = period.end_on
-        seen = self.checker._seen
+        seen = self.seen
         row_key = (agency, indicator_id, period.label, as_of)
         if row_key in seen:
             return None

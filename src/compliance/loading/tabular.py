@@ -20,7 +20,7 @@ __all__ = ["Records", "Table", "read_records", "read_table"]
 class Table:
     path: str
     header: tuple[str, ...]
-    rows: list[tuple[int, dict[str, str]]]  # (spreadsheet row number, column -> cell text, stripped)
+    rows: list[tuple[int, dict[str, str]]]  # (spreadsheet row number, expected column -> cell text, stripped)
     raw: bytes  # the file's bytes, for its sha256
 
 
@@ -39,7 +39,7 @@ def _cell_text(value: object) -> str:
 @dataclass(frozen=True)
 class Records:
     """A table read as cell lists in the order of the expected columns (whatever the header's order):
-    the same rows as `read_table`, without a dict per row (snapshot files run to 100,000+ rows)."""
+    `read_table` without a dict per row (snapshot files run to 100,000+ rows)."""
 
     path: str
     header: tuple[str, ...]
@@ -96,26 +96,13 @@ def _too_wide(name: str, number: int, cells: list[str], width: int) -> Problem:
 
 def read_table(path: Path, expected: tuple[str, ...], display: str | None = None) -> Table:
     """Read `path` (.csv or .xlsx); the header must hold every `expected` column (extra ones are errors)."""
-    name = display or str(path)
-    header, body, raw = _load(path, expected, name)
-    problems: list[Problem] = []
-    rows: list[tuple[int, dict[str, str]]] = []
-    for number, cells in body:
-        if all(not c.strip() for c in cells):
-            continue  # blank lines are common at the end of exports
-        record = {col: (cells[i].strip() if i < len(cells) else "") for i, col in enumerate(header)}
-        if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
-            problems.append(_too_wide(name, number, cells, len(header)))
-            continue
-        rows.append((number, record))
-    if problems:
-        raise InputError(problems)
-    return Table(name, tuple(header), rows, raw)
+    records = read_records(path, expected, display)
+    rows = [(number, dict(zip(expected, cells, strict=True))) for number, cells in records.rows]
+    return Table(records.path, records.header, rows, records.raw)
 
 
 def read_records(path: Path, expected: tuple[str, ...], display: str | None = None) -> Records:
-    """`read_table` with each row as a list of its cells in the order of `expected` (the same checks,
-    errors and skipped rows)."""
+    """The rows of `read_table`, each as a list of its cells in the order of `expected`."""
     name = display or str(path)
     header, body, raw = _load(path, expected, name)
     width = len(header)
