@@ -1,8 +1,9 @@
 """CRASH TEST: `run --once` killed with SIGKILL at every moment that matters, then run again.
 
 A clean run with COMPLIANCE_FAULT_TRACE lists every fault point the run reaches, in order (ingest after
-each file's commit, the evaluation with everything written but not committed, the outbox written, each
-message claimed, each message accepted by the SMTP server but not yet recorded). Then, for each of those
+each file's commit, the evaluation with everything written but not committed — its task-opened emails
+queued with their facts only —, the outbox written, the due messages rendered and their text stored,
+each message claimed, each message accepted by the SMTP server but not yet recorded). Then, for each of those
 moments, a fresh deployment is run with COMPLIANCE_FAULT_POINT=name:n (the process SIGKILLs itself
 there), then run again without the fault, and the end state is compared with the clean run's:
 - no lost email: every message of the clean run was received by the SMTP server and is `sent`;
@@ -198,6 +199,7 @@ def test_kill_anywhere_then_rerun(kind: str, tmp_path: Path) -> None:
             "evaluate.before-commit": 1,
             "run.after-evaluate": 1,
             "notify.queued": 1,
+            "notify.rendered": 1,  # the 6 due messages rendered and their text stored, none claimed yet
             "notify.claimed": 6,
             "notify.sent": 6,
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -9,7 +10,13 @@ import pytest
 from tests.conftest import Cli
 from tests.notify.conftest import store_tasks, task
 
+from compliance.clock import FixedClock
+from compliance.loading.config import load_config
+from compliance.loading.deployment import load_deployment
+from compliance.model.task import TaskChange, TaskChangeKind
+from compliance.pipeline.notify import run_messages_hook
 from compliance.storage.db import open_database
+from compliance.storage.tasks import get_task
 
 CONFIG = """\
 [deployment]
@@ -144,3 +151,44 @@ def test_status_filter_is_checked(cli: Cli, tmp_path: Path) -> None:
         "Invalid value for '--status': 'lost' is not one of 'queued', 'sending', 'sent', 'failed'."
         in result.stderr
     )
+
+
+@pytest.mark.slow
+def test_a_message_not_rendered_yet_is_listed_and_shown_as_it_would_be_sent(cli: Cli, tmp_path: Path) -> None:
+    task_id = make_deployment(tmp_path)
+    deployment = load_deployment(load_config(tmp_path / "config.toml"))
+    saturday = dt.date(2023, 7, 15)
+    db = open_database("sqlite:///var/compliance.db", base_dir=tmp_path)
+    try:
+        at = FixedClock(dt.datetime(2023, 7, 15, 0, 0, tzinfo=dt.UTC))
+        with db.begin() as conn:  # an evaluation run on Saturday queues its email, to go out on Monday
+            opened = get_task(conn, task_id)
+            run_messages_hook(deployment, clock=at, head_secret=None)(
+                conn, [TaskChange(TaskChangeKind.OPENED, opened)], "r-1", saturday
+            )
+    finally:
+        db.dispose()
+    listed = cli("notifications", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [row] = json.loads(listed.stdout)
+    assert (row["kind"], row["status"], row["attempts"], row["due_on"]) == (
+        "task-opened",
+        "queued",
+        0,
+        "2023-07-17",
+    )
+    assert row["subject"] == "[CCHC] 01 nhiệm vụ mới cần khắc phục – Sở Tài nguyên và Môi trường"
+    table = cli("notifications", "list", env={"COLUMNS": "250"})
+    assert "chưa soạn: nội dung xem trước theo mẫu thư hiện tại" in " ".join(table.stdout.split())
+    shown = cli("notifications", "show", str(row["id"]))
+    lines = shown.stdout.splitlines()
+    assert lines[:5] == [
+        "Trạng thái: chờ gửi (lần gửi: 0)",
+        "Người nhận: giamdoc.sotnmt@example.gov.vn",
+        "Đồng gửi: vanthu.sotnmt@example.gov.vn",
+        "Tiêu đề: [CCHC] 01 nhiệm vụ mới cần khắc phục – Sở Tài nguyên và Môi trường",
+        "Ghi chú: chưa soạn: nội dung xem trước theo mẫu thư hiện tại, thư được soạn khi gửi",
+    ]
+    assert "Kính gửi: Ông/Bà Nguyễn Thanh Hải, Giám đốc Sở Tài nguyên và Môi trường" in lines
+    html = cli("notifications", "show", str(row["id"]), "--html")
+    assert html.stdout.startswith("<!DOCTYPE html>")

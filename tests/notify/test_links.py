@@ -385,3 +385,31 @@ def test_compliance_notify_signs_with_the_environments_secret(cli: Cli, tmp_path
         "COMPLIANCE_WEB_SECRET is too short: use at least 16 characters "
         "(it signs the agency heads' links in the emails)\n",
     )
+
+
+@pytest.mark.parametrize(("at_run", "at_send"), [(None, SECRET), (SECRET, None)])
+def test_a_body_queued_as_shared_never_gets_personal_links_when_sent(
+    tmp_path: Path, db: Database, at_run: str | None, at_send: str | None
+) -> None:
+    """The evaluation run decides whether the head's email is personal (and then sends the cc a copy);
+    its text is rendered when it is sent, with the secret of that moment."""
+    dep = notify_deployment(tmp_path, deployment={"base_url": BASE})
+    day = D(2023, 7, 14)
+    [opened] = store_tasks(db, [task(None, opened_on=day)], on=day)
+    hook = run_messages_hook(dep, clock=clock(day), head_secret=at_run)
+    with db.begin() as conn:
+        hook(conn, [TaskChange(TaskChangeKind.OPENED, opened)], "r-1", day)
+    notify_run(db, dep, FileBackend(dep.config.outbox_dir), day, clock=clock(day), head_secret=at_send)
+    emails = read_outbox(dep.config.outbox_dir)
+    opened_mail = [e for e in emails if e.kind == "task-opened"]
+    for e in opened_mail:
+        assert "/h/" not in e.text + e.html  # shared with the cc, or no secret to sign with: plain links
+        assert ("tasks", str(opened.id)) in e.plain_links()
+    if at_run is None:  # one email, head and cc
+        [shared] = opened_mail
+        assert (shared.to, shared.cc) == (["giamdoc.sotnmt@example.gov.vn"], ["vanthu.sotnmt@example.gov.vn"])
+    else:  # queued as the head's personal email and the cc's copy: both still go, each once
+        assert sorted((e.to, e.cc) for e in opened_mail) == [
+            (["giamdoc.sotnmt@example.gov.vn"], []),
+            (["vanthu.sotnmt@example.gov.vn"], []),
+        ]

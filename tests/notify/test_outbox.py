@@ -1,14 +1,19 @@
-"""The outbox and delivery on real databases (SQLite and PostgreSQL): once, retried, never lost."""
+"""The outbox and delivery on real databases (SQLite and PostgreSQL): once, retried, never lost; queued
+with their facts, rendered once before the first attempt."""
 
 from __future__ import annotations
 
 import datetime as dt
 import email
 import email.policy
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+from sqlalchemy import update
 from tests.notify.conftest import config, deployment, directory, rulebook, store_tasks, task
 from tests.support.sendgrid_server import API_KEY, Reply, SendGridServer
 
@@ -16,12 +21,18 @@ from compliance.clock import FixedClock
 from compliance.loading.deployment import Deployment
 from compliance.model.agency import Agency
 from compliance.model.task import TaskChange, TaskChangeKind, TaskStatus
+from compliance.notify import render
 from compliance.notify.backends import make_backend
 from compliance.notify.backends.file import FileBackend
+from compliance.notify.facts import decode_facts
+from compliance.notify.message import OutgoingEmail, SendResult
 from compliance.pipeline.notify import NotifyResult, RetryPolicy, notify_run, queue_due, run_messages_hook
 from compliance.storage import auditlog, outbox
 from compliance.storage.db import Database
+from compliance.storage.schema import notifications
+from compliance.storage.schema import tasks as tasks_table
 from compliance.storage.tasks import get_task, task_history
+from compliance.web.pages import task_timeline
 
 D = dt.date
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -51,6 +62,23 @@ def verified(db: Database) -> int:
 def run(db: Database, dep: Deployment, day: dt.date, backend: Any = None, **kwargs: Any) -> NotifyResult:
     backend = backend or FileBackend(dep.config.outbox_dir)
     return notify_run(db, dep, backend, day, clock=clock(day), **kwargs)
+
+
+class Killed(BaseException):
+    """The process dying there (a SIGKILL): nothing after it runs, not even the run's own cleanup."""
+
+
+class DiesAfterWriting(FileBackend):
+    """Writes the batch (the "provider" has the messages), then the process dies before recording."""
+
+    def send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
+        super().send_batch(emails)
+        raise Killed
+
+
+def die_mid_send(db: Database, dep: Deployment, day: dt.date) -> None:
+    with pytest.raises(Killed):
+        run(db, dep, day, DiesAfterWriting(dep.config.outbox_dir))
 
 
 def sendgrid_deployment(tmp_path: Path, server: SendGridServer, **sendgrid: Any) -> Deployment:
@@ -105,25 +133,49 @@ def test_run_messages_are_queued_in_the_evaluation_transaction_once(db: Database
         assert len(hook(conn, changes, "r-1", saturday)) == 2
     with db.begin() as conn:
         assert hook(conn, changes, "r-1", saturday) == []  # the same run's messages again: nothing new
-    queued = sorted((r.kind, r.due_on, r.task_ids, r.subject) for r in rows(db))
+    # Queued with the facts the emails will state, not yet rendered (no Jinja in the run's transaction).
+    queued = sorted((r.kind, r.due_on, r.task_ids, r.subject, r.rendered) for r in rows(db))
     assert queued == [
-        (
-            "task-opened",
-            D(2023, 7, 10),
-            [opened[0].id, opened[1].id],
-            "[CCHC] 02 nhiệm vụ mới cần khắc phục – Sở Tài nguyên và Môi trường",
-        ),
-        ("task-opened", D(2023, 7, 10), [opened[2].id], "[CCHC] 01 nhiệm vụ mới cần khắc phục – Sở Nội vụ"),
+        ("task-opened", D(2023, 7, 10), [opened[0].id, opened[1].id], "", False),
+        ("task-opened", D(2023, 7, 10), [opened[2].id], "", False),
     ]
-    # Queued on Saturday, sent on Monday (with Monday's digests): a run on Sunday sends nothing.
+    first = rows(db)[0]
+    stored = decode_facts(first.facts or "", kind=first.kind, key=first.key)
+    assert stored.on == saturday
+    assert [(t.id, t.value, t.due_on) for t in stored.message.tasks] == [
+        (opened[0].id, 0.3125, D(2023, 7, 24)),
+        (opened[1].id, 0.3125, D(2023, 7, 24)),
+    ]
+    # Queued on Saturday, sent on Monday (with Monday's digests): a run on Sunday sends nothing, and
+    # renders nothing either (only what is due is rendered).
     assert run(db, dep, D(2023, 7, 9)).as_json()["sent"] == 0
+    assert not [r for r in rows(db) if r.rendered]
     assert run(db, dep, D(2023, 7, 10)).as_json()["sent"] == 4
-    assert sorted(r.kind for r in rows(db, status="sent")) == [
-        "digest",
-        "digest",
-        "task-opened",
-        "task-opened",
+    sent = sorted((r.kind, r.subject, r.rendered, r.facts) for r in rows(db, status="sent"))
+    assert [(kind, subject) for kind, subject, _, _ in sent if kind == "task-opened"] == [
+        ("task-opened", "[CCHC] 01 nhiệm vụ mới cần khắc phục – Sở Nội vụ"),
+        ("task-opened", "[CCHC] 02 nhiệm vụ mới cần khắc phục – Sở Tài nguyên và Môi trường"),
     ]
+    assert sorted(kind for kind, *_ in sent) == ["digest", "digest", "task-opened", "task-opened"]
+    assert all(rendered and facts is None for _, _, rendered, facts in sent)  # the facts gave way to the text
+
+
+def test_an_email_states_the_facts_as_at_the_run_not_as_at_sending(db: Database, tmp_path: Path) -> None:
+    dep = deployment(tmp_path)
+    saturday = D(2023, 7, 8)
+    [opened] = store_tasks(db, [task(None, opened_on=saturday, due_on=D(2023, 7, 24))], on=saturday)
+    with db.begin() as conn:
+        run_messages_hook(dep, clock=clock(saturday))(
+            conn, [TaskChange(TaskChangeKind.OPENED, opened)], "r-1", saturday
+        )
+        # A later run finds a new figure before Monday's notify sends the task-opened email.
+        conn.execute(update(tasks_table).where(tasks_table.c.id == opened.id).values(value="0.2875"))
+    run(db, dep, D(2023, 7, 10))
+    [task_opened] = rows(db, kind="task-opened")
+    [digest] = rows(db, kind="digest")
+    assert "kết quả: 31,25%" in task_opened.body_text  # what the run found
+    assert "Kết quả đánh giá ngày 08 tháng 7 năm 2023" in task_opened.body_text
+    assert "kết quả: 28,75%" in digest.body_text  # the digest, queued on Monday, says what is true then
 
 
 def test_escalation_marks_the_task_once_and_is_logged(db: Database, tmp_path: Path) -> None:
@@ -155,18 +207,31 @@ def test_a_message_interrupted_mid_send_is_sent_again_as_a_possible_duplicate(
 ) -> None:
     dep = deployment(tmp_path)
     store_tasks(db, [task(None)])
-    queue_due(db, dep, D(2023, 7, 14), clock=clock(D(2023, 7, 14)))
+    die_mid_send(db, dep, D(2023, 7, 14))  # claimed, handed to the provider, and the process died
     [row] = rows(db)
-    with db.begin() as conn:  # the process claimed it, handed it to the provider, and died
-        assert outbox.claim(conn, row.id) is not None
-    assert rows(db)[0].status == "sending"
+    assert (row.status, row.attempts, row.rendered) == ("sending", 1, True)
+    [eml] = dep.config.outbox_dir.glob("*.eml")
+    first = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    # The templates change before the resend: the resend still carries the text of the first attempt.
+    own = tmp_path / "notifications"
+    own.mkdir()
+    (own / "reminder.txt.j2").write_text(
+        '{% extends "base.txt.j2" %}{% set subject %}Khác{% endset %}{% block body %}Khác{% endblock %}',
+        encoding="utf-8",
+    )
     result = run(db, dep, D(2023, 7, 14))
     assert (result.sent, result.possible_duplicates) == (1, 1)
     [after] = rows(db)
     assert (after.status, after.attempts, after.possible_duplicate) == ("sent", 2, True)
+    assert (after.subject, after.body_text, after.body_html) == (row.subject, row.body_text, row.body_html)
     [eml] = dep.config.outbox_dir.glob("*.eml")
     parsed = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert str(parsed["X-Compliance-Possible-Duplicate"]) == "yes"
+    for part in ("plain", "html"):
+        again, before = parsed.get_body((part,)), first.get_body((part,))
+        assert again is not None and before is not None
+        assert again.get_content() == before.get_content()
+    assert str(parsed["Subject"]) == str(first["Subject"])
     assert audit(db, "notification-sent")[0]["possible_duplicate"] is True
 
 
@@ -311,10 +376,8 @@ def test_acknowledged_and_resolved_tasks_follow_their_rules(db: Database, tmp_pa
 def test_an_interrupted_last_attempt_is_failed_not_retried_forever(db: Database, tmp_path: Path) -> None:
     dep = deployment(tmp_path, email={"max_attempts": 1})
     store_tasks(db, [task(None)])
-    queue_due(db, dep, D(2023, 7, 14), clock=clock(D(2023, 7, 14)))
+    die_mid_send(db, dep, D(2023, 7, 14))
     [row] = rows(db)
-    with db.begin() as conn:
-        outbox.claim(conn, row.id)
     result = run(db, dep, D(2023, 7, 14))
     assert (result.sent, result.failed) == (0, 1)
     [failed] = rows(db)
@@ -361,3 +424,75 @@ def test_notifications_for_a_task_match_whole_ids(db: Database, tmp_path: Path) 
         eleventh = outbox.notifications_for_task(conn, 11)
     assert [(r.kind, r.task_ids) for r in first] == [("reminder", [1, 2, 3])]
     assert [(r.kind, r.task_ids) for r in eleventh] == [("reminder", [10, 11, 12])]
+
+
+def test_a_message_that_cannot_be_rendered_fails_visibly_and_the_others_go_out(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The shipped reminder template itself broken (a deployment's broken override falls back to it).
+    shipped = tmp_path / "shipped"
+    shutil.copytree(render.DEFAULT_TEMPLATES, shipped)
+    (shipped / "reminder.txt.j2").write_text("{{ no_such_variable }}", encoding="utf-8")
+    monkeypatch.setattr(render, "DEFAULT_TEMPLATES", shipped)
+    dep = deployment(tmp_path)
+    [head_a, head_b] = store_tasks(db, [task(None), task(None, agency="so-noivu")])
+    queue_due(db, dep, D(2023, 7, 14), clock=clock(D(2023, 7, 14)))
+    with db.begin() as conn:  # and one message whose stored facts are not of a form this version reads
+        conn.execute(
+            update(notifications)
+            .where(notifications.c.key.like("%:" + str(head_b.id)))
+            .values(facts='{"v":99}')
+        )
+    friday = D(2023, 7, 14)  # the day's evaluation run opens a task of another head
+    [opened] = store_tasks(db, [task(None, agency="h-caibe", opened_on=friday)], on=friday)
+    with db.begin() as conn:
+        run_messages_hook(dep, clock=clock(friday))(
+            conn, [TaskChange(TaskChangeKind.OPENED, opened)], "r-1", friday
+        )
+    result = run(db, dep, D(2023, 7, 14))
+    assert (result.sent, result.failed, result.queued) == (1, 2, 0)
+    failed = {r.task_ids[0]: r for r in rows(db, status="failed")}
+    assert failed[head_a.id or 0].error == (
+        "không soạn được nội dung thư (reminder) từ mẫu thư: UndefinedError: 'no_such_variable' is "
+        "undefined; kiểm tra mẫu thư bằng `compliance check`"
+    )
+    assert failed[head_b.id or 0].error == (
+        "không đọc được dữ liệu để soạn thư (reminder): unknown form of the stored facts (version 99)"
+    )
+    assert all(r.attempts == 0 and r.facts is not None for r in failed.values())  # never sent; facts kept
+    [sent] = rows(db, status="sent")
+    assert (sent.kind, sent.task_ids) == ("task-opened", [opened.id])
+    logged = audit(db, "notification-failed")
+    assert sorted(e["error"] for e in logged) == sorted(r.error for r in failed.values())
+    assert run(db, dep, D(2023, 7, 14)).as_json() == {  # failed stays failed: nothing lost, nothing resent
+        "sent": 0,
+        "failed": 0,
+        "queued": 0,
+        "new": 0,
+        "possible_duplicates": 0,
+    }
+    verified(db)
+
+
+def test_the_task_page_timeline_says_a_queued_email_is_rendered_when_sent(
+    db: Database, tmp_path: Path
+) -> None:
+    dep = deployment(tmp_path)
+    saturday = D(2023, 7, 8)
+    [opened] = store_tasks(db, [task(None, opened_on=saturday, due_on=D(2023, 7, 24))], on=saturday)
+    with db.begin() as conn:
+        run_messages_hook(dep, clock=clock(saturday))(
+            conn, [TaskChange(TaskChangeKind.OPENED, opened)], "r-1", saturday
+        )
+
+    def mail_lines() -> list[str]:
+        with db.read() as conn:
+            notes = outbox.notifications_for_task(conn, opened.id or 0)
+        return [i.detail for i in task_timeline(opened, [], notes, "ratio") if i.css == "mail"]
+
+    assert mail_lines() == [
+        "Gửi Nguyễn Thanh Hải <giamdoc.sotnmt@example.gov.vn> (đồng gửi vanthu.sotnmt@example.gov.vn): "
+        "(nội dung soạn khi gửi) — chờ gửi"
+    ]
+    run(db, dep, D(2023, 7, 10))
+    assert "“[CCHC] 01 nhiệm vụ mới cần khắc phục – Sở Tài nguyên và Môi trường”" in mail_lines()[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -10,12 +11,7 @@ from tests.notify.conftest import config, directory, rulebook, task
 
 from compliance.model.agency import Agency
 from compliance.model.task import Task, TaskStatus
-from compliance.notify.planning import PlannedMessage, Recipient
-from compliance.notify.render import (
-    DEFAULT_TEMPLATES,
-    TEMPLATE_NAMES,
-    Renderer,
-    check_templates,
+from compliance.notify.filters import (
     vn_count,
     vn_date,
     vn_date_long,
@@ -24,6 +20,8 @@ from compliance.notify.render import (
     vn_percent,
     vn_period,
 )
+from compliance.notify.planning import PlannedMessage, Recipient
+from compliance.notify.render import DEFAULT_TEMPLATES, TEMPLATE_NAMES, Renderer, check_templates
 
 D = dt.date
 REPO = Path(__file__).resolve().parents[2]
@@ -199,6 +197,29 @@ def test_a_deployment_template_overrides_the_default_file_by_file(tmp_path: Path
     assert (out.subject, out.text) == ("NHẮC 1", "Riêng: Nguyễn Thanh Hải\n")
     assert "Kính gửi:" in out.html  # reminder.html.j2 still comes from the defaults
     assert check_templates(config(tmp_path)) == []
+
+
+def test_an_edited_template_is_used_by_the_next_run_not_looked_at_per_email(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = tmp_path / "notifications"
+    own.mkdir()
+    layout = own / "base.txt.j2"  # a layout: looked up by every email through `extends`
+    layout.write_text("Một {% block body %}{% endblock %}\n", encoding="utf-8")
+    reminder = PlannedMessage("reminder", "k", D(2023, 7, 14), HEAD, (), (task(1),))
+
+    def text(renderer: Renderer) -> str:
+        return renderer.render(reminder, rulebook=rulebook(), directory=directory(), on=D(2023, 7, 14)).text
+
+    first = Renderer(config(tmp_path))
+    assert text(first).startswith("Một ")
+    looked: list[str] = []
+    real_getmtime = os.path.getmtime
+    monkeypatch.setattr(os.path, "getmtime", lambda p: looked.append(str(p)) or real_getmtime(p))
+    text(first)
+    assert looked == []  # within a run Jinja does not stat the files again (auto_reload off)
+    layout.write_text("Hai, đã sửa {% block body %}{% endblock %}\n", encoding="utf-8")
+    assert text(Renderer(config(tmp_path))).startswith("Hai, đã sửa ")  # the next run sees the edit
 
 
 def test_check_templates_passes_on_the_shipped_templates(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from compliance.errors import NotFoundError
 __all__ = ["notifications", "notify"]
 
 _STATUS_VI = {"queued": "chờ gửi", "sending": "đang gửi", "sent": "đã gửi", "failed": "gửi lỗi"}
+_NOT_RENDERED = "chưa soạn: nội dung xem trước theo mẫu thư hiện tại, thư được soạn khi gửi"
 _KIND_VI = {
     "task-opened": "nhiệm vụ mới",
     "reminder": "nhắc việc",
@@ -95,6 +96,27 @@ def _as_json(row: Any) -> dict[str, Any]:
     }
 
 
+def _preview(app: AppContext, rows: list[Any], *, bodies: bool) -> list[Any]:
+    """Messages not rendered yet (they are rendered when sent) as they would be rendered now, with the
+    rules and agencies in force; as they are (no subject) when those cannot be loaded."""
+    if all(r.rendered or r.status != "queued" for r in rows):
+        return rows
+    from compliance.clock import SystemClock
+    from compliance.errors import ComplianceError
+    from compliance.pipeline.notify import head_secret_from_env, render_preview
+    from compliance.pipeline.run import load_rules
+
+    try:
+        deployment = load_rules(app.db, app.config, clock=SystemClock(), audit=False).deployment
+    except ComplianceError:  # invalid rules or agencies: the outbox is still listed
+        return rows
+    try:
+        secret = head_secret_from_env(app.config) if bodies else None
+    except ComplianceError:
+        secret = None
+    return render_preview(deployment, rows, bodies=bodies, head_secret=secret)
+
+
 @notifications.command("list")
 @click.option(
     "--status",
@@ -105,11 +127,14 @@ def _as_json(row: Any) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the messages as a JSON list.")
 @pass_app
 def list_cmd(app: AppContext, status: str | None, kind: str | None, as_json: bool) -> None:
-    """Every message in the outbox with its state (queued, sending, sent, failed)."""
+    """Every message in the outbox with its state (queued, sending, sent, failed).
+
+    A message not rendered yet (it is rendered when it is sent) shows the subject it would have now."""
     from compliance.storage.outbox import list_notifications
 
     with app.db.read() as conn:
         rows = list_notifications(conn, status=status, kind=kind)
+    rows = _preview(app, rows, bodies=False)
     if as_json:
         emit_json([_as_json(r) for r in rows])
         return
@@ -130,6 +155,8 @@ def list_cmd(app: AppContext, status: str | None, kind: str | None, as_json: boo
         table.add_column(column, no_wrap=not wrap, overflow="fold")
     for r in rows:
         notes = [r.subject]
+        if not r.rendered and r.status == "queued":
+            notes.append(_NOT_RENDERED)
         if r.possible_duplicate:
             notes.append("có thể trùng lặp (gửi lại sau khi bị gián đoạn)")
         if r.error:
@@ -152,13 +179,15 @@ def list_cmd(app: AppContext, status: str | None, kind: str | None, as_json: boo
 @click.option("--html", "as_html", is_flag=True, help="Print the HTML part instead of the plain text.")
 @pass_app
 def show_cmd(app: AppContext, notification_id: int, as_html: bool) -> None:
-    """One message: its headers and its plain-text (or HTML) body."""
+    """One message: its headers and its plain-text (or HTML) body (for a message not rendered yet, as it
+    would be rendered now)."""
     from compliance.storage.outbox import get_notification
 
     with app.db.read() as conn:
         row = get_notification(conn, notification_id)
     if row is None:
         raise NotFoundError(f"không có thư số {notification_id}")
+    [row] = _preview(app, [row], bodies=True)
     if as_html:
         click.echo(row.body_html, nl=False)
         return
@@ -168,6 +197,11 @@ def show_cmd(app: AppContext, notification_id: int, as_html: bool) -> None:
     ]
     if row.cc:
         lines.append(f"Đồng gửi: {', '.join(a['email'] for a in row.cc)}")
-    lines += [f"Tiêu đề: {row.subject}", ""]
+    lines.append(f"Tiêu đề: {row.subject}")
+    if not row.rendered and row.status == "queued":
+        lines.append(f"Ghi chú: {_NOT_RENDERED}")
+    if row.error:
+        lines.append(f"Lỗi: {row.error}")
+    lines.append("")
     click.echo("\n".join(lines))
     click.echo(row.body_text, nl=False)

@@ -1,10 +1,19 @@
-"""Queueing and sending emails: plan what is due at D, render it, write it to the outbox, deliver it.
+"""Queueing and sending emails: plan what is due at D, write it to the outbox, render it, deliver it.
 
 Exactly once, within the limits of SPEC §5:
-1. Queue. Planning (pure) gives messages with idempotency keys; they are rendered and inserted in one
-   transaction, a key already present being skipped. Escalations mark their tasks (escalated_on,
-   `task-escalated`) in that same transaction, so a task is escalated once however often this runs.
-2. Deliver. Each queued row due by D is claimed (status `sending`, attempts + 1) and committed, then
+1. Queue. Planning (pure) gives messages with idempotency keys; they are inserted in one transaction, a
+   key already present being skipped. The evaluation run's task-opened / task-resolved messages are
+   queued in the run's own transaction with their facts only (`notify.facts`: the recipients, the tasks
+   as the run left them, whether the body is a head's personal one), no text yet, so the run pays no
+   template rendering. Notify's own reminders, escalations and digests, which go out in the same run,
+   are rendered as they are queued (one that cannot be is queued with its facts, and fails at step 2).
+   Escalations mark their tasks (escalated_on, `task-escalated`) in the transaction that queues them,
+   so a task is escalated once however often this runs.
+2. Render. Before anything is claimed, the due messages still without their text are rendered from
+   their facts and the text stored (200 per transaction): every attempt, and a resend after a crash,
+   sends those very bytes. A message that cannot be rendered (a template broken beyond the shipped
+   fallback, unreadable facts) is failed with the reason, visibly; it is never sent empty nor lost.
+3. Deliver. Each queued row due by D is claimed (status `sending`, attempts + 1) and committed, then
    handed to the backend, then recorded `sent` (provider id) or its error. A row still `sending` at
    the start of a run was interrupted mid-send: it is sent again, flagged `possible_duplicate`.
    Temporary failures are retried within the run with a short backoff (Retry-After / X-RateLimit-Reset
@@ -26,6 +35,7 @@ with its cc, plain links or none.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -46,9 +56,10 @@ from compliance.model.calendar import WorkCalendar
 from compliance.model.config import Config
 from compliance.model.task import Task, TaskChange
 from compliance.notify.backends import max_attempts as max_attempts_for
+from compliance.notify.facts import FactsBuilder, FactsError, LinkFor, decode_facts, encode_facts
 from compliance.notify.message import Address, BatchBackend, EmailBackend, OutgoingEmail, SendResult
 from compliance.notify.planning import NotifyPolicy, PlannedMessage, Recipient, plan_due, plan_run
-from compliance.notify.render import LinkFor, Renderer
+from compliance.notify.render import Rendered, Renderer
 from compliance.signing import FROM_ENVIRONMENT, MIN_SECRET_LENGTH, SECRET_ENV, HeadSecret
 from compliance.storage import auditlog, outbox
 from compliance.storage import tasks as task_store
@@ -66,6 +77,7 @@ __all__ = [
     "notify_run",
     "queue_due",
     "queue_run_messages",
+    "render_preview",
     "run_messages_hook",
     "work_calendar",
 ]
@@ -195,49 +207,71 @@ class _Queued:
     copy: outbox.NewNotification | None = None
 
 
-def _row(
-    message: PlannedMessage,
-    renderer: Renderer,
-    deployment: Deployment,
-    on: dt.date,
-    *,
-    key: str,
-    to: Sequence[Recipient],
-    cc: Sequence[Recipient],
-    copy: bool = False,
-) -> outbox.NewNotification:
-    rendered = renderer.render(
-        message, rulebook=deployment.rulebook, directory=deployment.directory, on=on, copy=copy
-    )
-    agencies = message.agencies
-    return outbox.NewNotification(
-        key=key,
-        kind=message.kind,
-        due_on=message.send_on,
-        to=_addresses(to),
-        cc=_addresses(cc),
-        subject=rendered.subject,
-        body_text=rendered.text,
-        body_html=rendered.html,
-        task_ids=list(message.task_ids),
-        agency=message.about or (agencies[0] if len(agencies) == 1 else None),
-    )
+@dataclass(frozen=True)
+class _Writer:
+    """Planned messages as outbox rows: rendered at once with `renderer`, else (the evaluation run)
+    with their facts only, rendered when they are sent."""
 
+    facts: FactsBuilder
+    deployment: Deployment
+    on: dt.date
+    renderer: Renderer | None = None
 
-def _rows(
-    planned: Sequence[PlannedMessage], renderer: Renderer, deployment: Deployment, on: dt.date
-) -> list[_Queued]:
-    out: list[_Queued] = []
-    for m in planned:
-        if m.cc and renderer.is_personal(m, deployment.directory):
-            # Whoever holds the head's link acts as the head until it expires: the cc'd readers get
-            # the same letter with plain links, as a message of their own.
-            head = _row(m, renderer, deployment, on, key=m.key, to=[m.to], cc=[])
-            copy = _row(m, renderer, deployment, on, key=copy_key(m.key), to=m.cc, cc=[], copy=True)
-            out.append(_Queued(head, copy))
-        else:
-            out.append(_Queued(_row(m, renderer, deployment, on, key=m.key, to=[m.to], cc=m.cc)))
-    return out
+    def row(
+        self,
+        message: PlannedMessage,
+        *,
+        key: str,
+        to: Sequence[Recipient],
+        cc: Sequence[Recipient],
+        copy: bool = False,
+        personal: bool = False,
+    ) -> outbox.NewNotification:
+        agencies = message.agencies
+        rendered = self._rendered(message, copy=copy, personal=personal)
+        return outbox.NewNotification(
+            key=key,
+            kind=message.kind,
+            due_on=message.send_on,
+            to=_addresses(to),
+            cc=_addresses(cc),
+            subject=rendered.subject if rendered else "",
+            body_text=rendered.text if rendered else "",
+            body_html=rendered.html if rendered else "",
+            task_ids=list(message.task_ids),
+            agency=message.about or (agencies[0] if len(agencies) == 1 else None),
+            facts=None if rendered else encode_facts(message, on=self.on, copy=copy, personal=personal),
+        )
+
+    def _rendered(self, message: PlannedMessage, *, copy: bool, personal: bool) -> Rendered | None:
+        if self.renderer is None:
+            return None
+        try:
+            context = self.facts.context(
+                message,
+                rulebook=self.deployment.rulebook,
+                directory=self.deployment.directory,
+                on=self.on,
+                copy=copy,
+                personal=personal,
+            )
+            return self.renderer.render_context_or_shipped(message.kind, context)
+        except Exception:  # queued with its facts: the render step fails it visibly, with the reason
+            return None
+
+    def rows(self, planned: Sequence[PlannedMessage]) -> list[_Queued]:
+        out: list[_Queued] = []
+        for m in planned:
+            personal = self.facts.is_personal(m, self.deployment.directory)
+            if personal and m.cc:
+                # Whoever holds the head's link acts as the head until it expires: the cc'd readers get
+                # the same letter with plain links, as a message of their own.
+                head = self.row(m, key=m.key, to=[m.to], cc=[], personal=True)
+                copy = self.row(m, key=copy_key(m.key), to=m.cc, cc=[], copy=True)
+                out.append(_Queued(head, copy))
+            else:  # personal only when nobody is in cc
+                out.append(_Queued(self.row(m, key=m.key, to=[m.to], cc=m.cc, personal=personal)))
+        return out
 
 
 def _queue(conn: Connection, queued: Sequence[_Queued], *, at: dt.datetime) -> list[str]:
@@ -260,7 +294,8 @@ def queue_run_messages(
     link_for: LinkFor | None = None,
     head_secret: HeadSecret = FROM_ENVIRONMENT,
 ) -> list[str]:
-    """Queue the run's task-opened / task-resolved emails (one per recipient) in the run's transaction.
+    """Queue the run's task-opened / task-resolved emails (one per recipient) in the run's transaction,
+    with their facts as the run leaves them; they are rendered when they are sent (`deliver`).
 
     `pipeline.evaluate.evaluate_run` calls it through `run_messages_hook`; returns the new keys.
     """
@@ -270,8 +305,8 @@ def queue_run_messages(
     planned = plan_run(changes, deployment.directory, calendar, NotifyPolicy.from_config(config), on)
     if not planned:
         return []
-    renderer = Renderer(config, link_for=link_for, head_secret=_secret(config, head_secret))
-    return _queue(conn, _rows(planned, renderer, deployment, on), at=clock.now())
+    facts = FactsBuilder(config, link_for=link_for, head_secret=_secret(config, head_secret))
+    return _queue(conn, _Writer(facts, deployment, on).rows(planned), at=clock.now())
 
 
 def run_messages_hook(
@@ -344,8 +379,11 @@ def queue_due(
         )
         if not planned:
             return []
-        renderer = Renderer(config, link_for=link_for, head_secret=secret)
-        new_keys = _queue(conn, _rows(planned, renderer, deployment, on), at=now)
+        facts = FactsBuilder(config, link_for=link_for, head_secret=secret)
+        # Rendered here, in notify's own transaction: they go out in this run (deferring would save no
+        # Jinja, only write the facts and read them back).
+        writer = _Writer(facts, deployment, on, Renderer(config, link_for=link_for, head_secret=secret))
+        new_keys = _queue(conn, writer.rows(planned), at=now)
         fresh = set(new_keys)
         entries: list[NewEntry] = []
         for message in planned:
@@ -364,6 +402,112 @@ def queue_due(
         if entries:
             auditlog.append(conn, entries, at=auditlog.format_at(now))
     return new_keys
+
+
+# --- rendering --------------------------------------------------------------------------------------
+
+# Messages rendered, and their text stored, per transaction.
+_RENDER_BATCH = 200
+
+
+def _render_error(row: outbox.NotificationRow, exc: Exception) -> str:
+    if isinstance(exc, FactsError):
+        return f"không đọc được dữ liệu để soạn thư ({row.kind}): {exc}"
+    return (
+        f"không soạn được nội dung thư ({row.kind}) từ mẫu thư: {type(exc).__name__}: {exc}; "
+        "kiểm tra mẫu thư bằng `compliance check`"
+    )
+
+
+def _render(
+    renderer: Renderer, deployment: Deployment, row: outbox.NotificationRow, *, html: bool = True
+) -> Rendered | str:
+    """The text of a message queued with its facts, or why it cannot be rendered."""
+    try:
+        stored = decode_facts(row.facts or "", kind=row.kind, key=row.key)
+        context = renderer.facts.stored_context(
+            stored, rulebook=deployment.rulebook, directory=deployment.directory
+        )
+        return renderer.render_context_or_shipped(row.kind, context, html=html)
+    except Exception as exc:  # any template error, unreadable facts: the message fails, the run goes on
+        return _render_error(row, exc)
+
+
+def _render_due(
+    db: Database,
+    deployment: Deployment,
+    renderer: Renderer,
+    ids: Sequence[int],
+    tally: _Tally,
+    *,
+    backend: str,
+    clock: Clock,
+    run_id: str | None,
+) -> list[int]:
+    """Render the messages among `ids` queued without their text, and store it, before any is claimed.
+
+    The stored text is what every attempt sends: a resend after a crash is byte-identical, whatever
+    became of the templates. A message that cannot be rendered is failed with the reason
+    (`notification-failed`); the others go on. Returns the ids still to send.
+    """
+    failed: set[int] = set()
+    for start in range(0, len(ids), _RENDER_BATCH):
+        with db.read() as conn:
+            pending = outbox.unrendered(conn, ids[start : start + _RENDER_BATCH])
+        if not pending:
+            continue
+        texts: list[tuple[int, Rendered]] = []
+        broken: list[tuple[outbox.NotificationRow, str]] = []
+        for row in pending:
+            result = _render(renderer, deployment, row)
+            if isinstance(result, Rendered):
+                texts.append((row.id, result))
+            else:
+                broken.append((row, result))
+        with db.begin() as conn:
+            outbox.store_rendered(conn, [(i, r.subject, r.text, r.html) for i, r in texts])
+            # Only rows still waiting for their text: a concurrent run may have got there first.
+            changed = set(outbox.fail_unrendered(conn, [(row.id, error) for row, error in broken]))
+            entries = [
+                _entry("notification-failed", row, backend, run_id, error=error)
+                for row, error in broken
+                if row.id in changed
+            ]
+            if entries:
+                auditlog.append(conn, entries, at=auditlog.format_at(clock.now()))
+        failed.update(row.id for row, _ in broken)
+        tally.failed += len(entries)
+        faults.point("notify.rendered")
+    return [i for i in ids if i not in failed]
+
+
+def render_preview(
+    deployment: Deployment,
+    rows: Sequence[outbox.NotificationRow],
+    *,
+    bodies: bool = True,
+    head_secret: str | None = None,
+) -> list[outbox.NotificationRow]:
+    """The rows as they would be sent now, for `notifications list|show`: a message not rendered yet gets
+    its subject (and with `bodies`, its text and HTML) rendered from its facts with the templates, rules
+    and directory as they are now. Nothing is stored: the message is rendered for good when it is sent.
+    When the facts do not render, the subject stays empty and `error` says why. A message that failed
+    to render is left as it is (its `error` says why)."""
+    renderer: Renderer | None = None
+    out: list[outbox.NotificationRow] = []
+    for row in rows:
+        if row.rendered or row.status != "queued":
+            out.append(row)
+            continue
+        renderer = renderer or Renderer(deployment.config, head_secret=head_secret)
+        result = _render(renderer, deployment, row, html=bodies)
+        if isinstance(result, Rendered):
+            out.append(
+                dataclasses.replace(row, subject=result.subject, body_text=result.text, body_html=result.html)
+            )
+        else:
+            out.append(dataclasses.replace(row, error=row.error or result))
+    return out
 
 
 # --- delivery -----------------------------------------------------------------------------------------
@@ -433,7 +577,7 @@ def _fail(
 
 def deliver(
     db: Database,
-    config: Config,
+    deployment: Deployment,
     backend: EmailBackend,
     on: dt.date,
     *,
@@ -441,8 +585,12 @@ def deliver(
     sleep: Callable[[float], None] = time.sleep,
     retry: RetryPolicy = RetryPolicy(),
     run_id: str | None = None,
+    link_for: LinkFor | None = None,
+    head_secret: str | None = None,
 ) -> _Tally:
-    """Send every queued message due by D; see the module docstring."""
+    """Render, then send, every queued message due by D; see the module docstring. `head_secret` (the
+    web secret itself, or None) signs the personal links of the messages rendered here."""
+    config = deployment.config
     limit = max_attempts_for(config)
     tally = _Tally()
     with db.begin() as conn:
@@ -460,8 +608,10 @@ def deliver(
         _fail(db, row, reason, backend.name, clock, run_id)
         tally.failed += 1
     with db.read() as conn:
-        # Ids only: the bodies (thousands of emails) are read as each batch is claimed.
+        # Ids only: the bodies (thousands of emails) are read as each batch is rendered, then claimed.
         ids = outbox.deliverable_ids(conn, on=on, now=clock.now(), max_attempts=limit)
+    renderer = Renderer(config, link_for=link_for, head_secret=head_secret)
+    ids = _render_due(db, deployment, renderer, ids, tally, backend=backend.name, clock=clock, run_id=run_id)
     sender = _Sender(db, config, backend, clock=clock, sleep=sleep, retry=retry, limit=limit, run_id=run_id)
     if isinstance(backend, BatchBackend):
         ids = sender.batches(backend, ids, tally)
@@ -656,7 +806,16 @@ def notify_run(
     faults.point("notify.queued")
     try:
         tally = deliver(
-            db, deployment.config, backend, on, clock=clock, sleep=sleep, retry=retry, run_id=run_id
+            db,
+            deployment,
+            backend,
+            on,
+            clock=clock,
+            sleep=sleep,
+            retry=retry,
+            run_id=run_id,
+            link_for=link_for,
+            head_secret=secret,
         )
     finally:
         backend.close()

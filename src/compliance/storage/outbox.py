@@ -1,5 +1,11 @@
 """The outbox: every email as a row, written with its idempotency key before any attempt to send it.
 
+A row is queued either rendered (subject and bodies) or with its facts (what the email will state, as
+JSON, `notify.facts`) and an empty subject and body; then, before it is first claimed, its text is
+rendered and stored in their place and the facts cleared (`store_rendered`): every attempt sends the
+stored text. A row is `rendered` when it has no facts. `claim_rows` never claims a row without its
+text.
+
 States: queued -> sending -> sent | failed, and sending -> queued after a temporary failure. A row is
 claimed (status `sending`, attempts + 1) and committed *before* the backend is called, so a process that
 dies mid-send leaves a `sending` row behind; the next run sends it again marked `possible_duplicate`.
@@ -32,6 +38,7 @@ __all__ = [
     "deliverable",
     "deliverable_ids",
     "exhausted",
+    "fail_unrendered",
     "get_notification",
     "last_reminded",
     "list_notifications",
@@ -43,6 +50,8 @@ __all__ = [
     "notifications_for_task",
     "queue",
     "requeue_interrupted",
+    "store_rendered",
+    "unrendered",
 ]
 
 STATUSES = ("queued", "sending", "sent", "failed")
@@ -50,7 +59,8 @@ STATUSES = ("queued", "sending", "sent", "failed")
 
 @dataclass(frozen=True)
 class NewNotification:
-    """A rendered message about to be queued. Addresses are {"email", "name"} objects."""
+    """A message about to be queued: with its facts and an empty subject and bodies (rendered when it
+    is sent), or already rendered (no facts). Addresses are {"email", "name"} objects."""
 
     key: str
     kind: str
@@ -62,6 +72,7 @@ class NewNotification:
     body_html: str
     task_ids: list[int]
     agency: str | None = None
+    facts: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,14 @@ class NotificationRow:
     provider_id: str | None
     error: str | None
     possible_duplicate: bool
+    # What the email will state (JSON) while the message waits for its text; None once rendered.
+    facts: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rendered(self) -> bool:
+        """Whether subject and bodies hold the text to send (else they are empty, and `facts` is set)."""
+        return self.facts is None
 
 
 def _row(r: Row[Any]) -> NotificationRow:
@@ -110,6 +128,7 @@ def _row(r: Row[Any]) -> NotificationRow:
         provider_id=m["provider_id"],
         error=m["error"],
         possible_duplicate=bool(m["possible_duplicate"]),
+        facts=m["facts"],
     )
 
 
@@ -124,9 +143,13 @@ def queue(conn: Connection, messages: Sequence[NewNotification], *, at: dt.datet
     """
     if not messages:
         return []
+    for m in messages:
+        if m.facts is None and not m.body_text:
+            raise ValueError(f"message {m.key!r} has neither its text nor the facts to render it")
     unique = list({m.key: m for m in messages}.values())
     keys = [m.key for m in unique]
     existing = set(conn.execute(select(notifications.c.key).where(notifications.c.key.in_(keys))).scalars())
+    created_at = format_at(at)
     rows = [
         {
             "key": m.key,
@@ -141,8 +164,9 @@ def queue(conn: Connection, messages: Sequence[NewNotification], *, at: dt.datet
             "agency": m.agency,
             "status": "queued",
             "attempts": 0,
-            "created_at": format_at(at),
+            "created_at": created_at,
             "possible_duplicate": False,
+            "facts": m.facts,
         }
         for m in unique
         if m.key not in existing
@@ -260,12 +284,74 @@ def claim_rows(conn: Connection, notification_ids: Sequence[int]) -> list[Notifi
         r.id: _row(r)
         for r in conn.execute(
             update(notifications)
-            .where(notifications.c.id.in_(list(notification_ids)), notifications.c.status == "queued")
+            .where(
+                notifications.c.id.in_(list(notification_ids)),
+                notifications.c.status == "queued",
+                notifications.c.facts.is_(None),  # never a message without its text
+            )
             .values(status="sending", attempts=notifications.c.attempts + 1)
             .returning(*notifications.c)
         )
     }
     return [claimed[i] for i in notification_ids if i in claimed]
+
+
+def unrendered(conn: Connection, notification_ids: Sequence[int]) -> list[NotificationRow]:
+    """The queued rows among `notification_ids` still waiting for their text, in that order."""
+    if not notification_ids:
+        return []
+    found = {
+        r.id: _row(r)
+        for r in conn.execute(
+            select(notifications).where(
+                notifications.c.id.in_(list(notification_ids)),
+                notifications.c.status == "queued",
+                notifications.c.facts.is_not(None),
+            )
+        )
+    }
+    return [found[i] for i in notification_ids if i in found]
+
+
+def store_rendered(conn: Connection, rendered: Sequence[tuple[int, str, str, str]]) -> None:
+    """Store (id, subject, text, html) in rows still waiting for their text, and clear their facts; a
+    row rendered meanwhile by another process keeps its text, so every attempt sends the same bytes."""
+    if not rendered:
+        return
+    conn.execute(
+        update(notifications)
+        .where(
+            notifications.c.id == bindparam("b_id"),
+            notifications.c.status == "queued",
+            notifications.c.facts.is_not(None),
+        )
+        .values(
+            subject=bindparam("b_subject"),
+            body_text=bindparam("b_text"),
+            body_html=bindparam("b_html"),
+            facts=None,
+        ),
+        [{"b_id": i, "b_subject": s, "b_text": t, "b_html": h} for i, s, t, h in rendered],
+    )
+
+
+def fail_unrendered(conn: Connection, failures: Sequence[tuple[int, str]]) -> list[int]:
+    """Fail (id, reason) rows that could not be rendered, if still queued without their text; their
+    facts stay, for whoever investigates. Returns the ids actually failed."""
+    failed: list[int] = []
+    for notification_id, error in failures:
+        result = conn.execute(
+            update(notifications)
+            .where(
+                notifications.c.id == notification_id,
+                notifications.c.status == "queued",
+                notifications.c.facts.is_not(None),
+            )
+            .values(status="failed", error=error, next_attempt_at=None)
+        )
+        if result.rowcount == 1:
+            failed.append(notification_id)
+    return failed
 
 
 def exhausted(conn: Connection, *, max_attempts: int) -> list[NotificationRow]:
@@ -279,10 +365,15 @@ def exhausted(conn: Connection, *, max_attempts: int) -> list[NotificationRow]:
 
 
 def claim(conn: Connection, notification_id: int) -> NotificationRow | None:
-    """queued -> sending with attempts + 1; None if another process got there first."""
+    """queued -> sending with attempts + 1; None if another process got there first (or the message
+    has no text yet)."""
     result = conn.execute(
         update(notifications)
-        .where(notifications.c.id == notification_id, notifications.c.status == "queued")
+        .where(
+            notifications.c.id == notification_id,
+            notifications.c.status == "queued",
+            notifications.c.facts.is_(None),
+        )
         .values(status="sending", attempts=notifications.c.attempts + 1)
     )
     if result.rowcount != 1:

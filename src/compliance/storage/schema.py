@@ -205,6 +205,9 @@ notifications = Table(
     Column("provider_id", Text, nullable=True),
     Column("error", Text, nullable=True),
     Column("possible_duplicate", Boolean, nullable=False, server_default=text("false")),
+    # What a message queued but not rendered yet will state (JSON, `notify.facts`): subject and bodies
+    # are empty until the text is rendered from it, before the first attempt; then NULL.
+    Column("facts", Text, nullable=True),
 )
 Index("ix_notifications_status", notifications.c.status)
 

@@ -409,7 +409,9 @@ def task_timeline(
         if n.cc:
             to += f" (đồng gửi {', '.join(map(_address, n.cc))})"
         status = NOTIFICATION_STATUS_LABELS.get(n.status, n.status)
-        detail = f"Gửi {to}: “{n.subject}” — {status}"
+        # A message the evaluation run queued is rendered when it is sent: no subject before that.
+        subject = f"“{n.subject}”" if n.rendered else "(nội dung soạn khi gửi)"
+        detail = f"Gửi {to}: {subject} — {status}"
         if n.error:
             detail += f" ({n.error})"
         if n.possible_duplicate:
