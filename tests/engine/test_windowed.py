@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compliance.engine import get_backend
-from compliance.engine.series import RowWindow
+from compliance.engine.series import Point, RowWindow, row_point
 from compliance.model.agency import AgencyDirectory
 from compliance.model.rules import Rulebook
 from compliance.model.snapshot import SnapshotRow
@@ -24,34 +24,51 @@ CUTOFFS = st.one_of(
 
 
 class Window:
-    """An in-memory RowWindow that records what was asked."""
+    """An in-memory RowWindow that records what was asked. Its Points are those of rows taken by D, in
+    the form storage gives them: as_of and value as text (SQLite), or as_of a date (PostgreSQL)."""
 
-    def __init__(self, rows: list[SnapshotRow], cutoffs: dict[str, dt.date]) -> None:
-        self.rows = rows
+    def __init__(
+        self, rows: list[SnapshotRow], cutoffs: dict[str, dt.date], on: dt.date, *, text: bool = True
+    ) -> None:
+        self.rows = [r for r in rows if r.as_of <= on]
         self.cutoffs = cutoffs
+        self.text = text
         self.asked: list[set[tuple[str, str]]] = []
 
     def cutoff(self, indicator: str) -> dt.date:
         return self.cutoffs.get(indicator, dt.date.max)
 
-    def __iter__(self) -> Iterator[SnapshotRow]:
-        return (r for r in self.rows if r.period.end_on >= self.cutoff(r.indicator))
+    def _points(self, rows: list[SnapshotRow]) -> list[list[Point]]:
+        points: list[Point] = []
+        for r in rows:
+            point = row_point(r)
+            if self.text:
+                value = None if r.value is None else str(r.value)
+                point = (*point[:2], value, *point[3:6], r.as_of.isoformat(), *point[7:])
+            points.append(point)
+        # Two batches, indicators mixed, as storage may give them.
+        return [points[: len(points) // 2], points[len(points) // 2 :]]
 
-    def older(self, keys: Collection[tuple[str, str]]) -> list[SnapshotRow]:
+    def recent_points(self) -> list[list[Point]]:
+        return self._points([r for r in self.rows if r.period.end_on >= self.cutoff(r.indicator)])
+
+    def older_points(self, keys: Collection[tuple[str, str]]) -> list[list[Point]]:
         wanted = set(keys)
         assert wanted, "asked for no series"
         for earlier in self.asked:
             assert not wanted & earlier, "asked twice for the same series"
         self.asked.append(wanted)
-        return [
-            r
-            for r in self.rows
-            if (r.indicator, r.agency) in wanted and r.period.end_on < self.cutoff(r.indicator)
-        ]
+        return self._points(
+            [
+                r
+                for r in self.rows
+                if (r.indicator, r.agency) in wanted and r.period.end_on < self.cutoff(r.indicator)
+            ]
+        )
 
 
 def test_the_window_is_a_row_window() -> None:
-    assert isinstance(Window([], {}), RowWindow)
+    assert isinstance(Window([], {}, dt.date(2023, 1, 1)), RowWindow)
     assert not isinstance([], RowWindow)
 
 
@@ -59,11 +76,13 @@ World = tuple[Rulebook, AgencyDirectory, list[SnapshotRow], dt.date]
 
 
 @settings(max_examples=200, deadline=None)
-@given(worlds(), st.fixed_dictionaries({i: CUTOFFS for i in INDICATORS}))
-def test_windowed_rows_give_identical_evaluations(world: World, cutoffs: dict[str, dt.date]) -> None:
+@given(worlds(), st.fixed_dictionaries({i: CUTOFFS for i in INDICATORS}), st.booleans())
+def test_windowed_rows_give_identical_evaluations(
+    world: World, cutoffs: dict[str, dt.date], text: bool
+) -> None:
     book, directory, rows, on = world
     backend = get_backend("python")
-    assert backend.evaluate(book, directory, Window(rows, cutoffs), on) == backend.evaluate(
+    assert backend.evaluate(book, directory, Window(rows, cutoffs, on, text=text), on) == backend.evaluate(
         book, directory, rows, on
     )
 
@@ -88,7 +107,7 @@ def test_windowed_rows_for_chosen_pairs_give_the_same_evaluations(
         got = get_backend(name).evaluate(
             book,
             directory,
-            Window(rows, cutoffs),
+            Window(rows, cutoffs, on),
             on,
             agencies_in_scope={r: sorted(a) for r, a in scope.items()},
         )
@@ -151,6 +170,6 @@ def streaky_worlds(draw: st.DrawFn) -> World:
 def test_streaks_past_the_window_read_older_periods(world: World, cutoff: dt.date) -> None:
     book, directory, rows, on = world
     backend = get_backend("python")
-    assert backend.evaluate(book, directory, Window(rows, {"p": cutoff}), on) == backend.evaluate(
+    assert backend.evaluate(book, directory, Window(rows, {"p": cutoff}, on), on) == backend.evaluate(
         book, directory, rows, on
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -112,3 +114,42 @@ def test_recent_and_older_rows_are_every_row_taken_by_d(
             continue
         latest = max(periods)
         assert {r.period for r in recent if r.indicator == indicator} == periods & {latest, latest.previous()}
+
+
+def test_older_rows_read_in_small_chunks_are_the_same_rows(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Older history is read a few series (SQLite) or agencies (PostgreSQL) per query: a chunk boundary
+    anywhere loses or repeats no row, and the Points carry the rows' figures."""
+    lines = [
+        f"{period},{agency},online_payment,{n},{n + 10},,,"
+        for n, period in enumerate(PERIODS["online_payment"][:20])
+        for agency in AGENCIES
+    ]
+    lines += [
+        f"{period},{agency},par_index,,,{len(agency)}.5,,"
+        for period in PERIODS["par_index"]
+        for agency in AGENCIES
+    ]
+    path = write_csv(tmp_path, "chunks.csv", "\n".join(lines) + "\n")
+    with db.begin() as conn:
+        snapshots.ingest(conn, parse_snapshot(path, RULEBOOK, DIRECTORY, path.name), at=AT)
+    day = dt.date(2023, 12, 31)
+    keys = [(i, a) for i in sorted(PERIODS) for a in reversed(AGENCIES)]
+    with db.read() as conn:
+        whole = sorted(snapshots.EffectiveRows(conn, day, FREQUENCIES).older(keys), key=lambda r: r.row_id)
+        monkeypatch.setattr(snapshots, "_JOIN_CHUNK", 1)
+        monkeypatch.setattr(snapshots, "_IN_CHUNK", 1)
+        window = snapshots.EffectiveRows(conn, day, FREQUENCIES)
+        chunked = sorted(window.older(keys), key=lambda r: r.row_id)
+    assert chunked == whole
+    assert window.older_keys == len(keys)
+    assert {(r.indicator, r.agency) for r in whole} == {
+        (i, a) for i, a in keys if i in ("online_payment", "par_index")
+    }
+    # online_payment: 20 months up to 2023-08, the window is 2023-07 and 2023-08; par_index: 2021-2023,
+    # the window 2022 and 2023.
+    assert len(whole) == 3 * 18 + 3 * 1
+    figures = {(r.indicator, r.agency, r.period.label): (r.numerator, r.denominator, r.value) for r in whole}
+    assert figures[("online_payment", "so-a", "2022-03")] == (2, 12, None)
+    assert figures[("par_index", "tinh", "2021")] == (None, None, Decimal("4.5"))

@@ -18,6 +18,8 @@ from compliance.model.evaluation import Evaluation
 from compliance.model.rules import Rulebook
 from compliance.model.snapshot import SnapshotRow
 
+from .series import RowWindow
+
 __all__ = ["BACKENDS", "EngineBackend", "EngineError", "get_backend"]
 
 BACKENDS = ("durable", "python")
@@ -31,7 +33,8 @@ class EngineBackend(Protocol):
     """Evaluate every rule for every agency in its scope and active at `on` (SPEC §4).
 
     `rows` are the effective snapshot rows at `on` (the greatest `as_of` <= on per key); rows with
-    `as_of` > on are ignored all the same. `agencies_in_scope` maps a rule id to the agencies it applies
+    `as_of` > on are ignored all the same. Or a RowWindow (storage.snapshots.EffectiveRows): the
+    recent periods up front and older history on request, as Points (compliance.engine.series). `agencies_in_scope` maps a rule id to the agencies it applies
     to, when the caller has them already; rules it does not name get their scope from the directory.
     Returns one Evaluation per (rule, agency), sorted by (rule, agency).
     """
@@ -42,7 +45,7 @@ class EngineBackend(Protocol):
         self,
         rulebook: Rulebook,
         directory: AgencyDirectory,
-        rows: Iterable[SnapshotRow],
+        rows: Iterable[SnapshotRow] | RowWindow,
         on: dt.date,
         *,
         agencies_in_scope: Mapping[str, Sequence[str]] | None = None,

@@ -33,7 +33,7 @@ from compliance.model.scope import scope_agencies
 from compliance.model.snapshot import SnapshotRow
 
 from .base import EngineError
-from .series import Key, Point, Series, SeriesIndex
+from .series import History, Key, Point, RowWindow, SeriesIndex
 
 __all__ = [
     "FAIL",
@@ -100,37 +100,54 @@ def required_milestone(rule: Rule, on: dt.date) -> int | None:
     return chosen
 
 
-def _scope(
-    rule: Rule,
+def _scopes(
+    rules: Iterable[Rule],
     directory: AgencyDirectory,
     on: dt.date,
     agencies_in_scope: Mapping[str, Sequence[str]] | None,
-) -> list[str]:
-    if agencies_in_scope is not None and rule.id in agencies_in_scope:
-        chosen = set()
-        for agency_id in agencies_in_scope[rule.id]:
-            agency = directory.get(agency_id)
-            if agency is not None and agency.active_on(on):
-                chosen.add(agency_id)
-        return sorted(chosen)
-    return sorted(set(scope_agencies(rule, directory, on)))
+) -> dict[str, list[str]]:
+    """Rule id -> the agencies evaluated, sorted; rules with the same scope share one (read-only) list."""
+    out: dict[str, list[str]] = {}
+    shared: dict[tuple[tuple[str, ...], ...], list[str]] = {}
+    for rule in rules:
+        if agencies_in_scope is not None and rule.id in agencies_in_scope:
+            chosen = set()
+            for agency_id in agencies_in_scope[rule.id]:
+                agency = directory.get(agency_id)
+                if agency is not None and agency.active_on(on):
+                    chosen.add(agency_id)
+            out[rule.id] = sorted(chosen)
+            continue
+        scope = rule.scope
+        key = (scope.levels, scope.agencies, scope.tags, scope.exclude)
+        found = shared.get(key)
+        if found is None:
+            found = shared[key] = sorted(set(scope_agencies(rule, directory, on)))
+        out[rule.id] = found
+    return out
 
 
 class _Plan:
-    """What is the same for every agency of one rule: flags, the shared audit inputs, targets by period."""
+    """What is the same for every agency of one rule: flags, the shared audit inputs, targets by period,
+    and for a milestone rule what D requires."""
 
     __slots__ = (
         "base",
+        "by",
         "id",
         "indicator",
         "milestone",
         "missing_is_violation",
+        "ranks",
         "ratio",
+        "required",
         "resolve",
         "rollup",
         "rule",
+        "stage",
         "stale_before",
         "targets",
+        "template",
     )
 
     def __init__(self, rule: Rule, indicator: Indicator, on: dt.date) -> None:
@@ -146,6 +163,14 @@ class _Plan:
             on - dt.timedelta(days=rule.max_age_days) if rule.max_age_days is not None else None
         )
         self.targets: dict[dt.date, tuple[Decimal | None, float | None, str | None]] = {}
+        # Reported stage -> rank (stage_rank: the first listed wins; anything else is -1).
+        self.ranks: dict[str | None, int] = {}
+        for i, stage in enumerate(indicator.stages):
+            self.ranks.setdefault(stage, i)
+        self.required = required_milestone(rule, on) if self.milestone else None
+        chosen = rule.milestones[self.required] if self.required is not None else None
+        self.stage = chosen.stage if chosen is not None else None
+        self.by = chosen.by.isoformat() if chosen is not None else None
         base: dict[str, Any] = {"kind": rule.kind, "indicator": indicator.id}
         if rule.target is not None:
             base["op"] = rule.target.op
@@ -158,6 +183,9 @@ class _Plan:
                 base["max_age_days"] = rule.max_age_days
             base["missing_is_violation"] = rule.missing_is_violation
         self.base = base
+        # The inputs of a threshold evaluation without a streak or a rollup, to copy (a dict copy is
+        # cheaper than building one).
+        self.template: dict[str, Any] = {**base, "rows": None, "target": None, "streak": 0}
 
     def target(self, end: dt.date) -> tuple[Decimal | None, float | None, str | None]:
         """The target in force for a period ending on `end`: exact, as the float Evaluation shows, and as
@@ -171,31 +199,45 @@ class _Plan:
         return found
 
 
+Latest = tuple[dt.date, Point]  # a series' latest period: its end and its figure
+
+
 class _Streak:
     """A case whose latest period failed, while its streak is counted back."""
 
-    __slots__ = ("agency", "ends", "latest", "plan", "points", "pos", "resolve", "skipped", "slot", "streak")
+    __slots__ = (
+        "agency",
+        "ends",
+        "labels",
+        "latest",
+        "plan",
+        "points",
+        "pos",
+        "resolve",
+        "skipped",
+        "slot",
+        "streak",
+    )
 
     def __init__(
-        self, slot: int, plan: _Plan, agency: str, points: Series, latest: Point, ends: list[dt.date]
+        self, slot: int, plan: _Plan, agency: str, latest: Latest, history: History, resolve: str | None
     ):
         self.slot = slot
         self.plan = plan
         self.agency = agency
-        self.points = points
         self.latest = latest
-        self.ends = ends  # period ends, latest first
+        self.ends, self.points, self.labels = history  # period ends, figures and labels, latest first
         self.pos = 1  # the next index into `ends` to classify
-        self.streak = [latest.period.label]  # labels of the failing periods counted
+        self.streak = [latest[1][4]]  # labels of the failing periods counted
         self.skipped: list[str] = []  # labels of the insufficient periods skipped
-        self.resolve: str | None = None
+        self.resolve = resolve
 
 
 def evaluate_with(
     classify: Classify,
     rulebook: Rulebook,
     directory: AgencyDirectory,
-    rows: Iterable[SnapshotRow],
+    rows: Iterable[SnapshotRow] | RowWindow,
     on: dt.date,
     agencies_in_scope: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Evaluation]:
@@ -228,94 +270,174 @@ def _check(verdicts: list[str], allowed: frozenset[str], asks: list[Ask]) -> Non
         raise EngineError(f"the engine gave '{verdicts[bad]}' for {asks[bad]!r}")
 
 
+def _latest_of(index: SeriesIndex, plan: _Plan, agencies: list[str]) -> list[Latest | None]:
+    indicator = plan.indicator.id
+    if plan.rollup:
+        return [index.latest_point(indicator, agency, True) for agency in agencies]
+    return list(map(index.latest(indicator).get, agencies))
+
+
+def _asks_resolve(plan: _Plan, point: Point) -> bool:
+    """Whether the resolve condition is asked for a case: with the latest period (not after it, to save a
+    round); only a decisive verdict uses the answer, and a decisive ratio has a denominator >=
+    min_denominator >= 1."""
+    return plan.resolve and (not plan.ratio or (point[1] is not None and point[1] > 0))
+
+
 def _evaluate(
     classify: Classify,
     rulebook: Rulebook,
     directory: AgencyDirectory,
-    rows: Iterable[SnapshotRow],
+    rows: Iterable[SnapshotRow] | RowWindow,
     on: dt.date,
     agencies_in_scope: Mapping[str, Sequence[str]] | None,
 ) -> list[Evaluation]:
     index = SeriesIndex(rulebook.indicators, directory, rows, on)
-    results: list[Evaluation | None] = []
-    # Cases waiting for the verdict on their latest period: (result slot, plan, agency, points, latest).
-    waiting: list[tuple[int, _Plan, str, Series, Point | None]] = []
-    asks: list[Ask] = []
-    resolve_of: dict[int, int] = {}  # index in `waiting` -> index in `resolve_asks`
-    resolve_asks: list[Ask] = []
-    # SPEC §4 step 4: old data turns a decisive verdict (pass/fail) into `stale`; insufficient and
-    # not_applicable (steps 2 and 3) come first.
-    stale: set[int] = set()
-    plans: list[tuple[_Plan, list[str]]] = []
-    for rule_id in sorted(rulebook.rules):
-        rule = rulebook.rules[rule_id]
-        plan = _Plan(rule, rulebook.indicators[rule.indicator], on)
-        plans.append((plan, _scope(rule, directory, on, agencies_in_scope)))
+    rules = [rulebook.rules[rule_id] for rule_id in sorted(rulebook.rules)]
+    scopes = _scopes(rules, directory, on, agencies_in_scope)
+    plans = [(_Plan(rule, rulebook.indicators[rule.indicator], on), scopes[rule.id]) for rule in rules]
     if index.windowed:
         # A series without a recent period may still have an older one (stale, not no_data): read the
         # history of those first, so that every latest period below is the true one.
         missing: list[Key] = []
         for plan, agencies in plans:
-            indicator_id, rollup = plan.indicator.id, plan.rollup
-            for agency in agencies:
-                if not index.has_recent(indicator_id, agency, rollup):
-                    missing.extend(index.subtree_keys(indicator_id, agency, rollup))
+            indicator_id = plan.indicator.id
+            if plan.rollup:
+                for agency in agencies:
+                    if not index.has_recent(indicator_id, agency, True):
+                        missing.extend(index.subtree_keys(indicator_id, agency, True))
+            else:
+                loaded = index.series(indicator_id)
+                missing.extend((indicator_id, agency) for agency in agencies if agency not in loaded)
         index.complete(missing)
-    points_of, latest_of = index.points, index.latest
+
+    # Round one: the latest period of every case (and the resolve condition with it), rule by rule.
+    cases: list[tuple[_Plan, list[str], list[Latest | None]]] = []
+    asks: list[Ask] = []
+    resolve_asks: list[Ask] = []
     for plan, agencies in plans:
         rule_id = plan.id
-        indicator_id, rollup = plan.indicator.id, plan.rollup
-        milestone, resolves, ratio, stale_before = plan.milestone, plan.resolve, plan.ratio, plan.stale_before
-        for agency in agencies:
-            points = points_of(indicator_id, agency, rollup)
-            latest = latest_of(points)
-            if milestone:
-                status = latest.status if latest is not None else None
-                ask: Ask = ("m", rule_id, on, stage_rank(plan.indicator, status), None, None)
-            elif latest is None:
-                results.append(_no_data(plan, agency))
-                continue
-            else:
-                numerator, denominator, value = latest.numerator, latest.denominator, latest.value
-                end = latest.period.end_on
-                ask = ("t", rule_id, end, numerator, denominator, value)
-                # Asked with the latest period (not after it) to save a round; only a decisive verdict
-                # uses the answer, and a decisive ratio has a denominator >= min_denominator >= 1.
-                if resolves and (not ratio or (denominator is not None and denominator > 0)):
-                    resolve_of[len(waiting)] = len(resolve_asks)
-                    resolve_asks.append(("r", rule_id, None, numerator, denominator, value))
-                if stale_before is not None and end < stale_before:
-                    stale.add(len(waiting))
-            waiting.append((len(results), plan, agency, points, latest))
-            results.append(None)
-            asks.append(ask)
-
+        found = _latest_of(index, plan, agencies)
+        cases.append((plan, agencies, found))
+        if plan.milestone:
+            rank_of = plan.ranks.get
+            asks += [
+                ("m", rule_id, on, rank_of(latest[1][3] if latest is not None else None, -1), None, None)
+                for latest in found
+            ]
+            continue
+        asks += [
+            ("t", rule_id, latest[0], latest[1][0], latest[1][1], latest[1][2])
+            for latest in found
+            if latest is not None
+        ]
+        if plan.resolve:
+            resolve_asks += [
+                ("r", rule_id, None, latest[1][0], latest[1][1], latest[1][2])
+                for latest in found
+                if latest is not None and _asks_resolve(plan, latest[1])
+            ]
     verdicts = _classify_all(classify, asks)
     _check(verdicts, _TARGET_VERDICTS, asks)
     resolved = _classify_all(classify, resolve_asks)
     _check(resolved, _RESOLVE_VERDICTS, resolve_asks)
 
+    results: list[Evaluation | None] = []
+    append = results.append
     streaking: list[_Streak] = []
-    for i, (slot, plan, agency, points, latest) in enumerate(waiting):
-        verdict = verdicts[i]
+    row_inputs = index.row_inputs
+    at = 0  # next verdict
+    answer = 0  # next resolve verdict
+    for plan, agencies, found in cases:
         if plan.milestone:
-            if verdict not in _MILESTONE_VERDICTS:
-                raise EngineError(f"the engine gave '{verdict}' for {asks[i]!r}")
-            results[slot] = _milestone(plan, index, agency, latest, verdict, on)
+            for agency, latest in zip(agencies, found, strict=True):
+                verdict = verdicts[at]
+                if verdict not in _MILESTONE_VERDICTS:
+                    raise EngineError(f"the engine gave '{verdict}' for {asks[at]!r}")
+                at += 1
+                append(_milestone(plan, index, agency, latest, verdict))
             continue
-        assert latest is not None
-        resolve = resolved[resolve_of[i]] if i in resolve_of else None
-        if i in stale and verdict in (PASS, FAIL):
-            results[slot] = _threshold(plan, index, agency, latest, Outcome.STALE)
-        elif verdict == FAIL:
-            streak = _Streak(slot, plan, agency, points, latest, index.ends_latest_first(points))
-            streak.resolve = resolve
-            streaking.append(streak)
-        else:
-            results[slot] = _threshold(plan, index, agency, latest, _OUTCOMES[verdict], resolve=resolve)
+        rule_id, template, ratio, rollup = plan.id, plan.template, plan.ratio, plan.rollup
+        stale_before, resolves, missing_is_violation = (
+            plan.stale_before,
+            plan.resolve,
+            plan.missing_is_violation,
+        )
+        targets = plan.targets
+        for agency, latest in zip(agencies, found, strict=True):
+            if latest is None:
+                append(_no_data(plan, agency))
+                continue
+            verdict = verdicts[at]
+            at += 1
+            end, point = latest
+            resolve = None
+            if resolves and (not ratio or (point[1] is not None and point[1] > 0)):  # as _asks_resolve
+                resolve = resolved[answer]
+                answer += 1
+            if verdict == PASS or verdict == FAIL:
+                # SPEC §4 step 4: old data turns a decisive verdict into `stale`; insufficient and
+                # not_applicable (steps 2 and 3) come first.
+                if stale_before is not None and end < stale_before:
+                    outcome, resolve = _STALE, None
+                elif verdict == FAIL:
+                    history = index.history(plan.indicator.id, agency, rollup)
+                    streaking.append(_Streak(len(results), plan, agency, latest, history, resolve))
+                    append(None)
+                    continue
+                else:
+                    outcome = _PASS
+            else:
+                outcome = _OUTCOMES[verdict]
+            if rollup:
+                append(_threshold(plan, index, agency, latest, outcome, resolve=resolve))
+                continue
+            # _threshold without a streak or a rollup, written out: this runs for most evaluations.
+            target = targets.get(end)
+            if target is None:
+                target = plan.target(end)
+            if (outcome is _NOT_APPLICABLE) is not (target[0] is None) and outcome is not _INSUFFICIENT:
+                _check_target(plan, agency, target[0], outcome)  # raises
+            inputs = template.copy()
+            cached = row_inputs.get(id(point))
+            inputs["rows"] = [
+                cached[1] if cached is not None and cached[0] is point else _row_input(point, row_inputs)
+            ]
+            inputs["target"] = target[2]
+            numerator = denominator = None
+            if ratio:
+                numerator, denominator = point[0], point[1]
+                value = numerator / denominator if numerator is not None and denominator else None
+            else:
+                value = float(point[2]) if point[2] is not None else None
+            if outcome is not _PASS:
+                meets_resolve = False
+            elif resolves:
+                meets_resolve = _met(plan, agency, resolve)
+            else:
+                meets_resolve = True
+            failing = missing_is_violation and outcome is _STALE
+            append(
+                Evaluation(
+                    rule_id,
+                    agency,
+                    outcome,
+                    point[4],
+                    value,
+                    target[1],
+                    numerator,
+                    denominator,
+                    0,
+                    failing,
+                    meets_resolve,
+                    (point[5],),
+                    inputs,
+                )
+            )
 
-    # Streaks: count back over earlier periods in chunks of growing size (2, 4, 8, ...), which takes
-    # few rounds for a long run of failures and asks few needless questions when the run is short.
+    # Streaks: count back over earlier periods in chunks of growing size (2, 8, 32, ...), which takes
+    # few rounds for a long run of failures (common: a third of a country's fail for their whole
+    # history) and asks few needless questions when the run is short.
     counting = [s for s in streaking if len(s.ends) > 1]
     counting += _extend(index, [s for s in streaking if len(s.ends) <= 1])
     counting.sort(key=_by_slot)
@@ -324,41 +446,43 @@ def _evaluate(
         asks = []
         for s in counting:
             rule_id = s.plan.id
-            points = s.points
-            for end in s.ends[s.pos : s.pos + chunk]:
-                point = points[end]
-                asks.append(("t", rule_id, end, point.numerator, point.denominator, point.value))
+            stop = s.pos + chunk
+            asks += [
+                ("t", rule_id, end, point[0], point[1], point[2])
+                for end, point in zip(s.ends[s.pos : stop], s.points[s.pos : stop], strict=True)
+            ]
         verdicts = _classify_all(classify, asks)
         _check(verdicts, _TARGET_VERDICTS, asks)
         still: list[_Streak] = []
         exhausted: list[_Streak] = []
         at = 0
         for s in counting:
-            ends = s.ends
-            stop = min(s.pos + chunk, len(ends))
+            points = s.points
+            stop = min(s.pos + chunk, len(points))
             going = True
-            for pos in range(s.pos, stop):
-                verdict = verdicts[at + pos - s.pos]
-                if verdict == FAIL:
-                    s.streak.append(s.points[ends[pos]].period.label)
-                elif verdict == INSUFFICIENT:
-                    s.skipped.append(s.points[ends[pos]].period.label)
-                else:  # pass or not_applicable ends the streak
-                    going = False
-                    break
+            if verdicts[at : at + stop - s.pos].count(FAIL) == stop - s.pos:  # all failed: the common case
+                s.streak += s.labels[s.pos : stop]
+            else:
+                for pos in range(s.pos, stop):
+                    verdict = verdicts[at + pos - s.pos]
+                    if verdict == FAIL:
+                        s.streak.append(s.labels[pos])
+                    elif verdict == INSUFFICIENT:
+                        s.skipped.append(s.labels[pos])
+                    else:  # pass or not_applicable ends the streak
+                        going = False
+                        break
             at += stop - s.pos
             s.pos = stop
             if going:
-                (still if stop < len(ends) else exhausted).append(s)
+                (still if stop < len(points) else exhausted).append(s)
         if exhausted:
             still += _extend(index, exhausted)
             still.sort(key=_by_slot)
         counting = still
-        chunk *= 2
+        chunk *= 4
     for s in streaking:
-        results[s.slot] = _threshold(
-            s.plan, index, s.agency, s.latest, Outcome.FAIL, s.streak, s.skipped, s.resolve
-        )
+        results[s.slot] = _threshold(s.plan, index, s.agency, s.latest, _FAIL, s.streak, s.skipped, s.resolve)
     assert all(e is not None for e in results)
     return results  # type: ignore[return-value]
 
@@ -379,8 +503,7 @@ def _extend(index: SeriesIndex, streaks: list[_Streak]) -> list[_Streak]:
     )
     going: list[_Streak] = []
     for s in streaks:
-        s.points = index.points(s.plan.indicator.id, s.agency, s.plan.rollup)
-        s.ends = index.ends_latest_first(s.points)
+        s.ends, s.points, s.labels = index.history(s.plan.indicator.id, s.agency, s.plan.rollup)
         if s.pos < len(s.ends):
             going.append(s)
     return going
@@ -389,6 +512,7 @@ def _extend(index: SeriesIndex, streaks: list[_Streak]) -> list[_Streak]:
 _OUTCOMES = {str(o): o for o in Outcome}
 # Enum members bound once: looking them up on the class costs more than the rest of a comparison.
 _PASS, _FAIL, _STALE, _NOT_APPLICABLE = Outcome.PASS, Outcome.FAIL, Outcome.STALE, Outcome.NOT_APPLICABLE
+_INSUFFICIENT, _NO_DATA = Outcome.INSUFFICIENT, Outcome.NO_DATA
 _EVALUATION_FIELDS = (
     "rule",
     "agency",
@@ -410,22 +534,24 @@ if tuple(f.name for f in dataclasses.fields(Evaluation)) != _EVALUATION_FIELDS: 
     )
 
 
-def _row_input(row: SnapshotRow, cache: dict[int, tuple[SnapshotRow, dict[str, Any]]]) -> dict[str, Any]:
+def _row_input(row: Point, cache: dict[int, tuple[Point, dict[str, Any]]]) -> dict[str, Any]:
     """The row as the audit log keeps it; one dict per row and run, shared by every rule that reads it
     (read-only: nothing changes an Evaluation's inputs once made). The cache keeps the row with its
     dict, so an id cannot be reused while it lives."""
     found = cache.get(id(row))
     if found is not None and found[0] is row:
         return found[1]
+    numerator, denominator, value, status, label, row_id, as_of, agency, _ = row
     made = {
-        "id": row.row_id,
-        "agency": row.agency,
-        "period": row.period.label,
-        "as_of": row.as_of.isoformat(),
-        "numerator": row.numerator,
-        "denominator": row.denominator,
-        "value": None if row.value is None else str(row.value),
-        "status": row.status,
+        "id": row_id,
+        "agency": agency,
+        "period": label,
+        "as_of": as_of if type(as_of) is str else as_of.isoformat(),
+        "numerator": numerator,
+        "denominator": denominator,
+        # Exact text as a Decimal writes it (a window may hand over the stored text of any kind's value).
+        "value": None if value is None else str(value if type(value) is Decimal else Decimal(value)),
+        "status": status,
     }
     cache[id(row)] = (row, made)
     return made
@@ -439,44 +565,64 @@ def _no_data(plan: _Plan, agency: str) -> Evaluation:
     inputs["target"] = None
     inputs["streak"] = 0
     return Evaluation(
-        rule=plan.id,
-        agency=agency,
-        outcome=Outcome.NO_DATA,
-        failing=plan.missing_is_violation,
-        inputs=inputs,
+        plan.id,
+        agency,
+        _NO_DATA,
+        None,
+        None,
+        None,
+        None,
+        None,
+        0,
+        plan.missing_is_violation,
+        False,
+        (),
+        inputs,
     )
+
+
+def _check_target(plan: _Plan, agency: str, target: Decimal | None, outcome: Outcome) -> None:
+    """A guard against a backend that disagrees with the ramp; insufficient (step 2) may come without one."""
+    if (target is None and outcome is not _NOT_APPLICABLE and outcome is not _INSUFFICIENT) or (
+        target is not None and outcome is _NOT_APPLICABLE
+    ):
+        raise EngineError(f"rule '{plan.id}', {agency}: the verdict {outcome} contradicts the ramp")
+
+
+def _met(plan: _Plan, agency: str, resolve: str | None) -> bool:
+    """Whether a decisive verdict meets the rule's resolve condition."""
+    if resolve is None:
+        raise EngineError(f"rule '{plan.id}', {agency}: no verdict on the resolve condition")
+    return resolve == MET
 
 
 def _threshold(
     plan: _Plan,
     index: SeriesIndex,
     agency: str,
-    latest: Point,
+    latest: Latest,
     outcome: Outcome,
     streak: list[str] | None = None,
     skipped: list[str] | None = None,
     resolve: str | None = None,
 ) -> Evaluation:
-    inputs = dict(plan.base)
-    period = latest.period
+    """A threshold rule's evaluation (its common case is written out in _evaluate: keep them alike)."""
+    end, point = latest
+    found = plan.targets.get(end)
+    target, target_float, target_text = found if found is not None else plan.target(end)
+    _check_target(plan, agency, target, outcome)
     if plan.rollup:
-        rows = index.contributing(plan.indicator.id, agency, period.end_on)
-        inputs["rows"] = [_row_input(r, index.row_inputs) for r in rows]
-        inputs["rollup_agencies"] = [r.agency for r in rows]
-        row_ids = tuple(sorted(r.row_id for r in rows))
+        rows = index.contributing(plan.indicator.id, agency, end)
+        inputs = {
+            **plan.base,
+            "rows": [_row_input(r, index.row_inputs) for r in rows],
+            "rollup_agencies": [r[7] for r in rows],
+            "target": target_text,
+        }
+        row_ids = tuple(sorted(r[5] for r in rows))
     else:
-        assert isinstance(latest, SnapshotRow)
-        inputs["rows"] = [_row_input(latest, index.row_inputs)]
-        row_ids = (latest.row_id,)
-    target, target_float, target_text = plan.target(period.end_on)
-    # A guard against a backend that disagrees with the ramp; insufficient (step 2) may come without one.
-    if (
-        outcome is _NOT_APPLICABLE
-        and target is not None
-        or (target is None and outcome is not _NOT_APPLICABLE and outcome is not Outcome.INSUFFICIENT)
-    ):
-        raise EngineError(f"rule '{plan.id}', {agency}: the verdict {outcome} contradicts the ramp")
-    inputs["target"] = target_text
+        inputs = {**plan.base, "rows": [_row_input(point, index.row_inputs)], "target": target_text}
+        row_ids = (point[5],)
     count = 0
     if streak:
         count = len(streak)
@@ -487,16 +633,14 @@ def _threshold(
     numerator = denominator = None
     value: float | None
     if plan.ratio:
-        numerator, denominator = latest.numerator, latest.denominator
+        numerator, denominator = point[0], point[1]
         value = numerator / denominator if numerator is not None and denominator else None
     else:
-        value = float(latest.value) if latest.value is not None else None
+        value = float(point[2]) if point[2] is not None else None
     if outcome is not _PASS and outcome is not _FAIL:
         meets_resolve = False
     elif plan.resolve:
-        if resolve is None:
-            raise EngineError(f"rule '{plan.id}', {agency}: no verdict on the resolve condition")
-        meets_resolve = resolve == MET
+        meets_resolve = _met(plan, agency, resolve)
     else:
         meets_resolve = outcome is _PASS
     failing = outcome is _FAIL or (plan.missing_is_violation and outcome is _STALE)
@@ -505,7 +649,7 @@ def _threshold(
         plan.id,
         agency,
         outcome,
-        period.label,
+        point[4],
         value,
         target_float,
         numerator,
@@ -519,32 +663,32 @@ def _threshold(
 
 
 def _milestone(
-    plan: _Plan, index: SeriesIndex, agency: str, latest: Point | None, verdict: str, on: dt.date
+    plan: _Plan, index: SeriesIndex, agency: str, latest: Latest | None, verdict: str
 ) -> Evaluation:
-    rule = plan.rule
-    required = required_milestone(rule, on)
     outcome = _OUTCOMES[verdict]
-    if (outcome is Outcome.NOT_APPLICABLE) != (required is None):
-        raise EngineError(f"rule '{rule.id}', {agency}: the verdict {outcome} contradicts the milestones")
-    reported = latest.status if latest is not None else None
-    stage = rule.milestones[required].stage if required is not None else None
-    failed = outcome is Outcome.FAIL
+    if (outcome is _NOT_APPLICABLE) != (plan.required is None):
+        raise EngineError(f"rule '{plan.id}', {agency}: the verdict {outcome} contradicts the milestones")
+    point = latest[1] if latest is not None else None
+    reported = point[3] if point is not None else None
+    failed = outcome is _FAIL
     inputs = dict(plan.base)
-    inputs["rows"] = [_row_input(latest, index.row_inputs)] if isinstance(latest, SnapshotRow) else []
+    inputs["rows"] = [_row_input(point, index.row_inputs)] if point is not None else []
     inputs["reported"] = reported
-    inputs["required"] = stage
-    inputs["by"] = rule.milestones[required].by.isoformat() if required is not None else None
+    inputs["required"] = plan.stage
+    inputs["by"] = plan.by
     inputs["streak"] = 1 if failed else 0
     return Evaluation(
-        rule=rule.id,
-        agency=agency,
-        outcome=outcome,
-        period=latest.period.label if latest is not None else None,
-        value=reported,
-        target=stage,
-        streak=1 if failed else 0,
-        failing=failed,
-        meets_resolve=outcome is Outcome.PASS,
-        rows=(latest.row_id,) if isinstance(latest, SnapshotRow) else (),
-        inputs=inputs,
+        plan.id,
+        agency,
+        outcome,
+        point[4] if point is not None else None,
+        reported,
+        plan.stage,
+        None,
+        None,
+        1 if failed else 0,
+        failed,
+        outcome is _PASS,
+        (point[5],) if point is not None else (),
+        inputs,
     )

@@ -24,6 +24,8 @@ import json
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from compliance.errors import ComplianceError
@@ -35,6 +37,7 @@ from compliance.model.snapshot import SnapshotRow
 from .base import EngineError
 from .core import Ask, check_rulebook, evaluate_with
 from .rulesets import LABELS, CompiledRuleset, EventKey, compile_rule, event, event_keys
+from .series import RowWindow
 
 __all__ = ["BATCH", "DurableBackend", "registered_rulesets"]
 
@@ -47,6 +50,7 @@ _HOST: Any = None
 _DRE: Any = None
 _REGISTERED: dict[str, str] = {}  # rule id -> name of its ruleset in the host
 _EVENT_IDS = itertools.count(1)
+_RULE = itemgetter(1)
 
 
 class _Recorder:
@@ -241,7 +245,7 @@ class DurableBackend:
         self,
         rulebook: Rulebook,
         directory: AgencyDirectory,
-        rows: Iterable[SnapshotRow],
+        rows: Iterable[SnapshotRow] | RowWindow,
         on: dt.date,
         *,
         agencies_in_scope: Mapping[str, Sequence[str]] | None = None,
@@ -259,11 +263,8 @@ class DurableBackend:
             with _LOCK:
                 host = _host()
                 # The core asks rule by rule, so each run of one rule's questions goes to its ruleset.
-                start = 0
-                for i in range(1, len(asks) + 1):
-                    if i == len(asks) or asks[i][1] != asks[start][1]:
-                        out += _classify_rule(host, compiled[asks[start][1]], asks[start:i])
-                        start = i
+                for rule_id, run in groupby(asks, _RULE):
+                    out += _classify_rule(host, compiled[rule_id], list(run))
             return out
 
         return evaluate_with(classify, rulebook, directory, rows, on, agencies_in_scope)

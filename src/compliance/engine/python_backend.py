@@ -12,6 +12,8 @@ import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from compliance.model.agency import AgencyDirectory
@@ -31,6 +33,7 @@ from .core import (
     evaluate_with,
     stage_rank,
 )
+from .series import RowWindow
 
 __all__ = ["PythonBackend"]
 
@@ -98,40 +101,72 @@ class _Compiled:
             return bool(holds(numerator * threshold.denominator, threshold.numerator * denominator))
         return bool(holds(value, threshold.decimal))
 
+    def threshold(self, end: dt.date) -> _Threshold | None:
+        """The ramp step in force for a period ending on `end` (None before the first)."""
+        found: _Threshold | None = None
+        for start, step in self.steps:
+            if start > end:
+                break
+            found = step
+        return found
+
+    def targets(self, asks: Iterable[Ask]) -> list[str]:
+        """Verdicts on "t" questions of this rule (written for speed: most questions are these)."""
+        out: list[str] = []
+        append = out.append
+        holds, ratio, least = self.holds, self.ratio, self.min_denominator
+        thresholds: dict[dt.date | None, _Threshold | None] = {}  # period end -> threshold in force
+        for _, _, when, numerator, denominator, value in asks:
+            # SPEC §4: the denominator check (step 2) comes before the target in force (step 3).
+            if ratio and (denominator is None or denominator < least):
+                append(INSUFFICIENT)
+                continue
+            if when in thresholds:
+                threshold = thresholds[when]
+            else:
+                assert when is not None
+                threshold = thresholds[when] = self.threshold(when)
+            if threshold is None:
+                append(NOT_APPLICABLE)
+            elif ratio:
+                assert numerator is not None and denominator is not None
+                append(
+                    PASS
+                    if holds(numerator * threshold.denominator, threshold.numerator * denominator)
+                    else FAIL
+                )
+            else:
+                append(PASS if holds(value, threshold.decimal) else FAIL)
+        return out
+
+
+_KIND_AND_RULE = itemgetter(0, 1)
+
 
 def _classify(compiled: Mapping[str, _Compiled], asks: list[Ask]) -> list[str]:
     out: list[str] = []
     append = out.append
-    for kind, rule_id, when, numerator, denominator, value in asks:
+    # The core asks rule by rule: each run of one kind of question to one rule is answered together.
+    for (kind, rule_id), run in groupby(asks, _KIND_AND_RULE):
         rule = compiled[rule_id]
         if kind == "t":
-            assert when is not None
-            threshold: _Threshold | None = None
-            for start, step in rule.steps:
-                if start > when:
-                    break
-                threshold = step
-            # SPEC §4: the denominator check (step 2) comes before the target in force (step 3).
-            if rule.ratio and (denominator is None or denominator < rule.min_denominator):
-                append(INSUFFICIENT)
-            elif threshold is None:
-                append(NOT_APPLICABLE)
-            else:
-                append(PASS if rule.meets(rule.holds, threshold, numerator, denominator, value) else FAIL)
+            out += rule.targets(run)
         elif kind == "r":
             assert rule.resolve_holds is not None and rule.resolve_threshold is not None
-            met = rule.meets(rule.resolve_holds, rule.resolve_threshold, numerator, denominator, value)
-            append(MET if met else UNMET)
+            for _, _, _, numerator, denominator, value in run:
+                met = rule.meets(rule.resolve_holds, rule.resolve_threshold, numerator, denominator, value)
+                append(MET if met else UNMET)
         else:
-            assert when is not None and numerator is not None
-            required: int | None = None
-            for by, rank in rule.milestones:
-                if by < when:
-                    required = rank
-            if required is None:
-                append(NOT_APPLICABLE)
-            else:
-                append(PASS if numerator >= required else FAIL)
+            for _, _, when, numerator, _, _ in run:
+                assert when is not None and numerator is not None
+                required: int | None = None
+                for by, rank in rule.milestones:
+                    if by < when:
+                        required = rank
+                if required is None:
+                    append(NOT_APPLICABLE)
+                else:
+                    append(PASS if numerator >= required else FAIL)
     return out
 
 
@@ -144,7 +179,7 @@ class PythonBackend:
         self,
         rulebook: Rulebook,
         directory: AgencyDirectory,
-        rows: Iterable[SnapshotRow],
+        rows: Iterable[SnapshotRow] | RowWindow,
         on: dt.date,
         *,
         agencies_in_scope: Mapping[str, Sequence[str]] | None = None,

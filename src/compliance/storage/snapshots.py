@@ -13,10 +13,11 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import PurePath
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from sqlalchemy import Connection, and_, exists, insert, or_, select
 
+from compliance.engine.series import Point
 from compliance.errors import Problem
 from compliance.model.period import Period, parse_period
 from compliance.model.snapshot import SnapshotRow
@@ -230,8 +231,20 @@ def effective_rows(
 # failing streak, or a series with nothing this recent, reads the rest of its history on request.
 RECENT_PERIODS = 2
 _MONTHS = {"month": 1, "quarter": 3, "half": 6, "year": 12}
-_COLUMNS = "id, agency, period, as_of, numerator, denominator, value, status"
+# The engine's Point layout (compliance.engine.series): each database row is used as the cursor gives it.
+_POINT_COLUMNS = (
+    "numerator",
+    "denominator",
+    "value",
+    "status",
+    "period",
+    "id",
+    "as_of",
+    "agency",
+    "indicator",
+)
 _IN_CHUNK = 500  # agencies per query for older history: under every bind-parameter limit
+_JOIN_CHUNK = 300  # series per query for older history on SQLite (3 parameters each: under 999)
 
 
 def window_start(latest_end: dt.date, frequency: str, periods: int = RECENT_PERIODS) -> dt.date:
@@ -243,17 +256,19 @@ def window_start(latest_end: dt.date, frequency: str, periods: int = RECENT_PERI
 class EffectiveRows:
     """The snapshot rows an evaluation at D reads, in two parts (compliance.engine.series.RowWindow).
 
-    Iterating yields, for each indicator, the rows with as_of <= D of its recent periods: the latest
-    period that has a row at D and the one before (`cutoff(indicator)` is the first day of that one; one
-    index range per indicator, ix_snapshot_rows_window). `older(keys)` yields the rows of the given
-    (indicator, agency) series before the cutoff, when a streak or a series without recent figures needs
-    them. Superseded revisions come along (the engine's SeriesIndex keeps the greatest as_of, then the
-    greatest id, per period): no anti-join in SQL.
+    `recent_points()` yields, for each indicator, the rows with as_of <= D of its recent periods: the
+    latest period that has a row at D and the one before (`cutoff(indicator)` is the first day of that
+    one; one index range per indicator, ix_snapshot_rows_window). `older_points(keys)` yields the rows
+    of the given (indicator, agency) series before the cutoff, when a streak or a series without recent
+    figures needs them. Superseded revisions come along (the engine's SeriesIndex keeps the greatest
+    as_of, then the greatest id, per period): no anti-join in SQL.
+
+    Rows come as the engine's Points: the driver's own tuples, in the Point's column order, with no
+    object built per row (value is the stored decimal text; as_of ISO text on SQLite, a date on
+    PostgreSQL). Iterating, and `older(keys)`, give the same rows as SnapshotRows (tests, diagnostics).
 
     `recent=False` reads nothing up front: every series is read on request (an evaluation of a few
-    rule x agency pairs). Rows are read through the driver's cursor and built without SQLAlchemy's
-    result processing; a period and a date text are parsed once each. Use it inside the transaction
-    it was made in.
+    rule x agency pairs). Use it inside the transaction it was made in.
     """
 
     def __init__(
@@ -263,8 +278,6 @@ class EffectiveRows:
         self._on = on
         self._sqlite = conn.dialect.name == "sqlite"
         self._mark = "?" if self._sqlite else "%s"
-        self._periods: dict[str, Period] = {}
-        self._days: dict[Any, dt.date] = {}
         self.read = 0  # rows read so far (recent and older), for diagnostics
         self.older_keys = 0  # series whose older history was read
         self._cutoffs: dict[str, dt.date] = {}
@@ -291,66 +304,103 @@ class EffectiveRows:
         return dt.date.fromisoformat(end) if isinstance(end, str) else end
 
     def cutoff(self, indicator: str) -> dt.date:
-        """Rows of `indicator` whose period ends on or after this date come from iterating."""
+        """Rows of `indicator` whose period ends on or after this date come from `recent_points`."""
         return self._cutoffs.get(indicator, dt.date.max)
 
-    def __iter__(self) -> Iterator[SnapshotRow]:
+    def recent_points(self) -> Iterator[list[Point]]:
+        """The rows of the recent periods, indicator by indicator."""
         m = self._mark
-        sql = f"SELECT {_COLUMNS} FROM snapshot_rows WHERE indicator = {m} AND period_end >= {m} AND as_of <= {m}"
+        sql = (
+            f"SELECT {', '.join(_POINT_COLUMNS)} FROM snapshot_rows "
+            f"WHERE indicator = {m} AND period_end >= {m} AND as_of <= {m}"
+        )
         on = self._param(self._on)
         for indicator, cutoff in self._cutoffs.items():
-            yield from self._rows(indicator, sql, (indicator, self._param(cutoff), on))
+            yield self._fetch(sql, (indicator, self._param(cutoff), on))
 
-    def older(self, keys: Collection[tuple[str, str]]) -> Iterable[SnapshotRow]:
+    def older_points(self, keys: Collection[tuple[str, str]]) -> Iterator[list[Point]]:
         """The rows before the window of these (indicator, agency) series."""
+        self.older_keys += len(keys)
+        if self._sqlite:
+            yield from self._older_sqlite(keys)
+            return
         by_indicator: dict[str, list[str]] = {}
         for indicator, agency in keys:
             by_indicator.setdefault(indicator, []).append(agency)
-        self.older_keys += len(keys)
-        m = self._mark
-        on = self._param(self._on)
+        on = self._on
         for indicator, agencies in sorted(by_indicator.items()):
             cutoff = self._cutoffs.get(indicator)
-            bound = "" if cutoff is None else f" AND period_end < {m}"
+            bound = "" if cutoff is None else " AND period_end < %s"
             agencies.sort()
             for start in range(0, len(agencies), _IN_CHUNK):
                 chunk = agencies[start : start + _IN_CHUNK]
-                if self._sqlite:
-                    among = f"agency IN ({', '.join('?' for _ in chunk)})"
-                    params: tuple[Any, ...] = (indicator, *chunk)
-                else:
-                    among = "agency = ANY(%s)"
-                    params = (indicator, chunk)
-                if cutoff is not None:
-                    params = (*params, self._param(cutoff))
-                sql = f"SELECT {_COLUMNS} FROM snapshot_rows WHERE indicator = {m} AND {among}{bound} AND as_of <= {m}"
-                yield from self._rows(indicator, sql, (*params, on))
+                params: tuple[Any, ...] = (indicator, chunk) if cutoff is None else (indicator, chunk, cutoff)
+                sql = (
+                    f"SELECT {', '.join(_POINT_COLUMNS)} FROM snapshot_rows "
+                    f"WHERE indicator = %s AND agency = ANY(%s){bound} AND as_of <= %s"
+                )
+                yield self._fetch(sql, (*params, on))
 
-    def _rows(self, indicator: str, sql: str, params: tuple[Any, ...]) -> Iterator[SnapshotRow]:
-        periods, days = self._periods, self._days
+    def _older_sqlite(self, keys: Collection[tuple[str, str]]) -> Iterator[list[Point]]:
+        """Agency by agency, every indicator of one agency together: an agency's rows of one month share
+        a few table pages, read once for all its series instead of once per indicator (a country's
+        streaks touch most of the table)."""
+        wanted = sorted(keys, key=lambda key: (key[1], key[0]))
+        on = self._param(self._on)
+        columns = ", ".join(f"r.{c}" for c in _POINT_COLUMNS)
+        for start in range(0, len(wanted), _JOIN_CHUNK):
+            chunk = wanted[start : start + _JOIN_CHUNK]
+            params: list[Any] = []
+            for indicator, agency in chunk:
+                params += (indicator, agency, self._param(self.cutoff(indicator)))
+            series = ", ".join("(?, ?, ?)" for _ in chunk)
+            # CROSS JOIN keeps the series list as the outer loop, in the order given.
+            sql = (
+                f"WITH w(indicator, agency, cutoff) AS (VALUES {series}) SELECT {columns} "
+                "FROM w CROSS JOIN snapshot_rows AS r ON r.indicator = w.indicator AND r.agency = w.agency "
+                "AND r.period_end < w.cutoff AND r.as_of <= ?"
+            )
+            yield self._fetch(sql, (*params, on))
+
+    def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Point]:
+        # The driver's cursor directly: for millions of rows SQLAlchemy's row processing would cost more
+        # than the query.
         result = self._conn.exec_driver_sql(sql, params)
         cursor = result.cursor
         assert cursor is not None
         try:
-            while batch := cursor.fetchmany(20_000):
-                self.read += len(batch)
-                for row_id, agency, label, as_of, numerator, denominator, value, status in batch:
-                    period = periods.get(label)
-                    if period is None:
-                        period = periods[label] = parse_period(label)
-                    day = days.get(as_of)
-                    if day is None:
-                        day = days[as_of] = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
-                    yield SnapshotRow(
-                        agency,
-                        indicator,
-                        period,
-                        day,
-                        numerator,
-                        denominator,
-                        None if value is None else Decimal(value),
-                        status,
-                        row_id,
-                    )
+            # Plain tuples in the Point layout (what the driver gives for this SELECT).
+            rows = cast(list[Point], cursor.fetchall())
         finally:
             result.close()
+        self.read += len(rows)
+        return rows
+
+    def __iter__(self) -> Iterator[SnapshotRow]:
+        for points in self.recent_points():
+            yield from _snapshot_rows(points)
+
+    def older(self, keys: Collection[tuple[str, str]]) -> Iterator[SnapshotRow]:
+        """The rows before the window of these (indicator, agency) series."""
+        for points in self.older_points(keys):
+            yield from _snapshot_rows(points)
+
+
+def _snapshot_rows(points: Iterable[Point]) -> Iterator[SnapshotRow]:
+    periods: dict[str, Period] = {}
+    for numerator, denominator, value, status, label, row_id, as_of, agency, indicator in points:
+        period = periods.get(label)
+        if period is None:
+            period = periods[label] = parse_period(label)
+        assert agency is not None
+        yield SnapshotRow(
+            agency,
+            indicator,
+            period,
+            dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of,
+            numerator,
+            denominator,
+            None if value is None else Decimal(value),
+            status,
+            row_id,
+        )
