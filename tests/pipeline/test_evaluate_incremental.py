@@ -81,9 +81,12 @@ def evaluations(draw: st.DrawFn) -> Evaluation:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(evaluations(), min_size=1, max_size=4), st.dates())
-def test_an_evaluations_json_is_its_canonical_json(batch: list[Evaluation], day: dt.date) -> None:
-    encode = _EvaluationJson()  # one per run: rows shared between evaluations are encoded once
+@given(st.lists(evaluations(), min_size=1, max_size=4), st.dates(), st.sampled_from([0, 1, 4]))
+def test_an_evaluations_json_is_its_canonical_json(
+    batch: list[Evaluation], day: dt.date, few_rows: int
+) -> None:
+    # One encoder per run: rows shared between evaluations are encoded once (when more than few_rows).
+    encode = _EvaluationJson(few_rows=few_rows)
     for e in batch:
         text = encode(e)
         assert text == canonical_json(e.as_dict())

@@ -5,10 +5,14 @@ The run is one write transaction (SPEC §4, §6):
 2. a `rules-loaded` entry with every rule file's text when the revision is new (kept in rule_revisions);
 3. the effective rows at D through the engine: one Evaluation per rule x agency, in (rule, agency) order;
 4. an `evaluation` entry only for a rule x agency whose outcome or inputs differ from its last logged
-   evaluation (the fingerprint kept in evaluation_state), and always for the first;
+   evaluation (the fingerprint kept in evaluation_state), and always for the first, with its
+   evaluation_state cell (inserted for a new pair, replaced for a changed one; the others not written);
 5. one `evaluation-run` entry: D, revision, counts per outcome, the digest of all evaluations;
 6. the task changes reconcile() decides, each with its audit entry and task_events line;
-7. evaluation_state brought up to date (only changed rows written), then the message hook.
+7. the pairs no longer evaluated leave evaluation_state, then the message hook.
+The entries and cells of step 4 are inserted by a storage.bulk.Writer thread while this one computes
+the next ones (JSON, hashes); it is drained before anything else touches the connection, and a write
+that fails there fails the run's transaction like any other.
 A repeat run at the same D with the same revision and the same digest, with no task change to make,
 is a no-op: it writes nothing and returns the earlier run's result (`repeat=True`).
 
@@ -49,7 +53,7 @@ from compliance.model.evaluation import Evaluation, Outcome
 from compliance.model.period import Period, parse_period
 from compliance.model.scope import scope_agencies
 from compliance.model.task import Task, TaskChange, TaskChangeKind, TaskStatus, Waiver
-from compliance.storage import auditlog, runs, snapshots
+from compliance.storage import auditlog, bulk, runs, snapshots
 from compliance.storage import tasks as task_store
 from compliance.storage.auditlog import NewEntry
 from compliance.storage.db import Database
@@ -77,6 +81,7 @@ MessageHook = Callable[[Connection, Sequence[TaskChange], str, dt.date], object]
 # Part of what a run records about its inputs (runs.counts["inputs"]): bump it when a change of the
 # engine's semantics must make the next run evaluate everything rather than trust evaluation_state.
 _SEMANTICS = 1
+_STATE_CHUNK = 5_000  # matrix cells per insert handed to the run's Writer
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,7 @@ _quote = encode_basestring  # a JSON string, as the encoder writes it with ensur
 _ROWS_MARK = "\x00rows\x00"
 _ROWS_MARK_JSON = _encode(_ROWS_MARK)
 _INFINITIES = (float("inf"), float("-inf"))
+_FEW_ROWS = 4
 _OUTCOME_TYPES = (Outcome, str)
 
 
@@ -194,11 +200,13 @@ def _count(value: object) -> str:
 
 
 class _EvaluationJson:
-    """canonical_json(evaluation.as_dict()), fast: the outer object written directly, the rows read by
-    many rules encoded once each. The same text as canonical_json (tests/pipeline check it on
-    arbitrary evaluations); anything unusual goes the plain way."""
+    """canonical_json(evaluation.as_dict()), fast: the outer object written directly, the rows of long
+    row lists (read by many rules) encoded once each. The same text as canonical_json (tests/pipeline
+    check it on arbitrary evaluations, with and without the row cache); anything unusual goes the
+    plain way. `few_rows`: up to how many rows an evaluation's inputs are encoded without the cache."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, few_rows: int = _FEW_ROWS) -> None:
+        self._few_rows = few_rows
         self._rows: dict[int, str] = {}
         self._alive: list[object] = []  # the row dicts whose id() keys _rows: kept alive for the run
 
@@ -230,18 +238,31 @@ class _EvaluationJson:
         return text.replace(_ROWS_MARK_JSON, f"[{','.join(parts)}]", 1)
 
     def _fast(self, e: Evaluation) -> str:
-        if type(e.failing) is not bool or type(e.meets_resolve) is not bool or type(e.inputs) is not dict:
+        inputs = e.inputs
+        if type(e.failing) is not bool or type(e.meets_resolve) is not bool or type(inputs) is not dict:
             raise _Plain
         if type(e.rule) is not str or type(e.agency) is not str or type(e.outcome) not in _OUTCOME_TYPES:
             raise _Plain
-        if type(e.rows) is not tuple or any(type(r) is not int for r in e.rows):
+        rows = e.rows
+        if type(rows) is not tuple:
             raise _Plain
-        rows = ",".join(map(int.__repr__, e.rows))
+        for r in rows:
+            if type(r) is not int:
+                raise _Plain
+        # A few rows are encoded faster with the rest of the inputs than looked up; long lists (a rollup
+        # reads its children's rows, again for every rule on the indicator) are worth the cache.
+        read = inputs.get("rows")
+        inputs_json = (
+            self._inputs(inputs)
+            if type(read) is list and len(read) > self._few_rows
+            else _encode_dict(inputs)
+        )
         return (
             f'{{"agency":{_quote(e.agency)},"denominator":{_count(e.denominator)},'
-            f'"failing":{"true" if e.failing else "false"},"inputs":{self._inputs(e.inputs)},'
+            f'"failing":{"true" if e.failing else "false"},"inputs":{inputs_json},'
             f'"meets_resolve":{"true" if e.meets_resolve else "false"},"numerator":{_count(e.numerator)},'
-            f'"outcome":{_quote(e.outcome)},"period":{_scalar_text(e.period)},"rows":[{rows}],'
+            f'"outcome":{_quote(e.outcome)},"period":{_scalar_text(e.period)},'
+            f'"rows":[{",".join(map(int.__repr__, rows))}],'
             f'"rule":{_quote(e.rule)},"streak":{_count(e.streak)},"target":{_scalar(e.target)},'
             f'"value":{_scalar(e.value)}}}'
         )
@@ -331,7 +352,7 @@ def _task_counts(changes: Sequence[TaskChange], open_before: int) -> dict[str, i
     }
 
 
-def _state_tuple(e: Evaluation, fp: str, run_id: str, on: dt.date) -> runs.StateTuple:
+def _state_tuple(e: Evaluation, fp: str, run_id: str, on: str) -> runs.StateTuple:
     value, target = e.value, e.target
     return (
         e.rule,
@@ -557,51 +578,72 @@ def evaluate_run(
                 last, len(active), evaluations, partial is not None, deployment, backend, db, clock
             )
 
-        appender = auditlog.Appender(conn, at=at)
-        if runs.store_rule_revision(conn, revision, rulebook.files, at=at):
-            appender.add(
-                NewEntry(
-                    kind="rules-loaded",
-                    run_id=run_id,
-                    data={"revision": revision, "files": dict(rulebook.files)},
-                    rules_revision=revision,
+        # The entries and the matrix cells of the evaluations go to a Writer: its thread inserts each
+        # chunk while this one computes the next (conn is left to it until the `with` ends; after it, the
+        # Writer, closed, writes inline).
+        with bulk.Writer(conn) as writer:
+            appender = auditlog.Appender(conn, at=at, writer=writer)
+            if runs.store_rule_revision(conn, revision, rulebook.files, at=at):
+                appender.add(
+                    NewEntry(
+                        kind="rules-loaded",
+                        run_id=run_id,
+                        data={"revision": revision, "files": dict(rulebook.files)},
+                        rules_revision=revision,
+                    )
                 )
+            # One canonical JSON per evaluation gives its fingerprint, the digest and, when it changed,
+            # the entry's data; entries stream to the table in chunks (a first run logs every evaluation).
+            previous = (
+                {k: v[2] for k, v in partial.cells.items()}
+                if partial is not None
+                else runs.load_fingerprints(conn)
             )
-        # One canonical JSON per evaluation gives its fingerprint, the digest and, when it changed, the
-        # entry's data; entries stream to the table in chunks (a first run logs every evaluation).
-        previous = (
-            {k: v[2] for k, v in partial.cells.items()}
-            if partial is not None
-            else runs.load_fingerprints(conn)
-        )
-        changed_cells: list[runs.StateTuple] = []
-        on_text = on.isoformat()
-        digest_h = _SHA256()
-        as_json = _EvaluationJson()
-        add = appender.add_fields
-        for e in evaluations:
-            text = as_json(e)
-            fp = _SHA256(text.encode("utf-8")).hexdigest()
-            if partial is None:
-                digest_h.update(f"{fp}\n".encode("ascii"))
-            if previous.pop((e.rule, e.agency), None) == fp:
-                continue
-            changed_cells.append(_state_tuple(e, fp, run_id, on))
-            add(
-                "evaluation",
-                run_id,
-                e.rule,
-                e.agency,
-                e.period,
-                e.outcome.value,
-                _entry_json(text, on_text),
-                revision,
-            )
+            new_cells: list[runs.StateTuple] = []  # pairs not in evaluation_state yet: plain inserts
+            changed_cells: list[runs.StateTuple] = []
+            logged = 0
+            on_text = on.isoformat()
+            digest_h = _SHA256()
+            as_json = _EvaluationJson()
+            add = appender.add_fields
+            for e in evaluations:
+                text = as_json(e)
+                fp = _SHA256(text.encode("utf-8")).hexdigest()
+                if partial is None:
+                    digest_h.update(f"{fp}\n".encode("ascii"))
+                known = previous.pop((e.rule, e.agency), None)
+                if known == fp:
+                    continue
+                logged += 1
+                add(
+                    "evaluation",
+                    run_id,
+                    e.rule,
+                    e.agency,
+                    e.period,
+                    e.outcome.value,
+                    _entry_json(text, on_text),
+                    revision,
+                )
+                if known is None:
+                    new_cells.append(_state_tuple(e, fp, run_id, on_text))
+                    if len(new_cells) == _STATE_CHUNK:
+                        writer.submit(runs.insert_state, new_cells)
+                        new_cells = []
+                else:
+                    changed_cells.append(_state_tuple(e, fp, run_id, on_text))
+                    if len(changed_cells) == _STATE_CHUNK:
+                        writer.submit(runs.upsert_state, changed_cells)
+                        changed_cells = []
+            if new_cells:
+                writer.submit(runs.insert_state, new_cells)
+            if changed_cells:
+                writer.submit(runs.upsert_state, changed_cells)
+            del new_cells, changed_cells
         if partial is None:
             digest = digest_h.hexdigest()
             removed = list(previous)  # pairs no longer evaluated (agency out of its window, rule gone)
         del previous
-        logged = len(changed_cells)
         appender.add(
             NewEntry(
                 kind="evaluation-run",
@@ -644,7 +686,7 @@ def evaluate_run(
             ),
         )
         # Rule x agency pairs no longer evaluated (agency out of its window, rule gone) leave the matrix.
-        runs.upsert_state(conn, changed_cells, removed=removed)
+        runs.upsert_state(conn, (), removed=removed)
         if queue_run_messages is not None:
             queue_run_messages(conn, applied, run_id, on)
         return RunResult(

@@ -101,7 +101,9 @@ def open_database(url: str, *, base_dir: Path | None = None, migrate: bool = Tru
     """Create the engine for `url` and bring its schema up to date."""
     url = resolve_url(url, base_dir)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 60})
+        # check_same_thread off: a run's bulk inserts go through a storage.bulk.Writer thread while the
+        # caller computes; the Writer keeps the connection to one thread at a time.
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
     else:

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row, func, insert, select
 
 from compliance.audit import canonical_json
 from compliance.model.task import Waiver
+from compliance.storage.bulk import bulk_insert, sqlite_insert
 from compliance.storage.schema import audit_log, evaluation_state, rule_revisions, runs, waivers
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "get_rule_revision",
     "get_run",
     "insert_run",
+    "insert_state",
     "last_run",
     "list_waivers",
     "load_cells",
@@ -243,8 +245,8 @@ def scalar_json(value: float | str | None) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
-# (rule, agency, outcome, period, value JSON, target JSON, streak, fingerprint, run_id, evaluated_on)
-StateTuple = tuple[str, str, str, str | None, str | None, str | None, int, str, str, dt.date]
+# (rule, agency, outcome, period, value JSON, target JSON, streak, fingerprint, run_id, evaluated_on ISO)
+StateTuple = tuple[str, str, str, str | None, str | None, str | None, int, str, str, str]
 _STATE_COLUMNS = (
     "rule", "agency", "outcome", "period", "value", "target", "streak", "fingerprint", "run_id", "evaluated_on",
 )  # fmt: skip
@@ -262,7 +264,7 @@ def state_tuple(row: StateRow) -> StateTuple:
         row.streak,
         row.fingerprint,
         row.run_id,
-        row.evaluated_on,
+        row.evaluated_on.isoformat(),
     )
 
 
@@ -281,10 +283,15 @@ def copy_to_temp(
             copy.write_row(row)
 
 
-def upsert_state(conn: Connection, rows: Sequence[StateTuple], removed: Iterable[Key]) -> None:
+def insert_state(conn: Connection, rows: Sequence[StateTuple]) -> None:
+    """Insert matrix cells that are not in the table yet (a first evaluation: every cell), in bulk."""
+    bulk_insert(conn, evaluation_state, _STATE_COLUMNS, rows)
+
+
+def upsert_state(conn: Connection, rows: Sequence[StateTuple], removed: Iterable[Key] = ()) -> None:
     """Insert or replace the given matrix cells and delete the removed ones, set-based.
 
-    SQLite: the driver's executemany of INSERT … ON CONFLICT DO UPDATE; PostgreSQL: COPY into a temporary
+    SQLite: multi-row INSERT … ON CONFLICT DO UPDATE statements; PostgreSQL: COPY into a temporary
     table, then one INSERT … SELECT … ON CONFLICT DO UPDATE. 400,000 cells take seconds, not minutes.
     """
     columns = ", ".join(_STATE_COLUMNS)
@@ -307,13 +314,9 @@ def upsert_state(conn: Connection, rows: Sequence[StateTuple], removed: Iterable
             )
             conn.exec_driver_sql("DROP TABLE tmp_evaluation_gone")
         return
-    if rows:
-        marks = ", ".join("?" for _ in _STATE_COLUMNS)
-        conn.exec_driver_sql(
-            f"INSERT INTO evaluation_state ({columns}) VALUES ({marks}) "
-            f"ON CONFLICT (rule, agency) DO UPDATE SET {updates}",
-            [(*r[:9], r[9].isoformat()) for r in rows],
-        )
+    sqlite_insert(
+        conn, evaluation_state, _STATE_COLUMNS, rows, f"ON CONFLICT (rule, agency) DO UPDATE SET {updates}"
+    )
     if gone:
         conn.exec_driver_sql("DELETE FROM evaluation_state WHERE rule = ? AND agency = ?", gone)
 
