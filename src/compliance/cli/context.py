@@ -17,7 +17,7 @@ from compliance.model.config import Config
 if TYPE_CHECKING:  # without importing storage at CLI start
     from compliance.storage.db import Database
 
-__all__ = ["AppContext", "emit_json", "pass_app"]
+__all__ = ["AppContext", "emit_json", "one_shot_process", "pass_app"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -76,3 +76,13 @@ def _default(obj: Any) -> Any:
 def emit_json(data: Any) -> None:
     """Machine-readable output on stdout: raw numbers, ISO dates, UTF-8."""
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=_default) + "\n")
+
+
+def one_shot_process() -> None:
+    """For commands whose process ends with them (evaluate, run --once): leave the cyclic garbage
+    collector off until exit. An evaluation run pauses it anyway (compliance.gcpause); switching it back
+    on would walk every object the run made (0.4 s at 10,000 agencies) just before the process exits.
+    The CLI always runs in its own process (tests start it as a subprocess, as users do)."""
+    import gc
+
+    gc.disable()

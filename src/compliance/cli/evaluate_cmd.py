@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from compliance.cli import cli
-from compliance.cli.context import AppContext, emit_json, pass_app
+from compliance.cli.context import AppContext, emit_json, one_shot_process, pass_app
 from compliance.clock import SystemClock
 from compliance.errors import NotFoundError
 from compliance.explain import OUTCOME_WORDS, fmt_date, fmt_figure, fmt_int
@@ -94,6 +94,7 @@ def evaluate(app: AppContext, at: dt.date | None, dry_run: bool, as_json: bool) 
             app.err.print(line, markup=False)
     deployment = rules.deployment
     backend = get_backend(config.engine.backend)
+    one_shot_process()
     with app.err.status("Đang đánh giá…", spinner="dots") if not as_json and app.err.is_terminal else _null():
         result = evaluate_run(
             db,

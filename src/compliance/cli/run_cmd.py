@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from compliance.cli import cli
-from compliance.cli.context import AppContext, emit_json, pass_app
+from compliance.cli.context import AppContext, emit_json, one_shot_process, pass_app
 
 __all__ = ["run"]
 
@@ -112,6 +112,7 @@ def run(app: AppContext, once: bool, at: dt.datetime | None, as_json: bool, poll
     if at is not None:
         on = at.date()
         clock = FixedClock(dt.datetime.combine(on, dt.time(7, 0), tzinfo=config.deployment.tz))
+    one_shot_process()
     result = run_once(config, on=on, clock=clock, db=app.db)
     data = result.as_json()
     if as_json:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from compliance.errors import InputError, Problem
+from compliance.gcpause import no_cyclic_gc
 from compliance.loading.agencies import read_agencies
-from compliance.loading.gcpause import no_cyclic_gc
 from compliance.loading.rules import check_rulebook
 from compliance.loading.validation import display_path
 from compliance.model.agency import AgencyDirectory

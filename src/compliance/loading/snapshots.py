@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from compliance.errors import InputError, Problem, SourceLocation
-from compliance.loading.gcpause import no_cyclic_gc
+from compliance.gcpause import no_cyclic_gc
 from compliance.loading.suggest import did_you_mean
 from compliance.loading.tabular import read_records
 from compliance.model.agency import AgencyDirectory

@@ -1,4 +1,4 @@
-"""Pausing Python's cyclic garbage collector while a loader builds many objects that form no cycles."""
+"""Pausing Python's cyclic garbage collector while code builds many objects that form no cycles."""
 
 from __future__ import annotations
 
