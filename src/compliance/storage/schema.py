@@ -68,7 +68,8 @@ snapshot_rows = Table(
     Column("status", String(100), nullable=True),
 )
 # Covers storage.snapshots.effective_rows: "is there a newer row for this key at D?" is answered from the
-# index alone (id last: at equal as_of the later-ingested row wins).
+# index alone (id last: at equal as_of the later-ingested row wins); the figures after the key make the
+# reads of a series' older periods (streaks) index-only too (migration 0004).
 Index(
     "ix_snapshot_rows_key",
     snapshot_rows.c.indicator,
@@ -77,6 +78,10 @@ Index(
     snapshot_rows.c.period,
     snapshot_rows.c.as_of,
     snapshot_rows.c.id,
+    snapshot_rows.c.numerator,
+    snapshot_rows.c.denominator,
+    snapshot_rows.c.value,
+    snapshot_rows.c.status,
 )
 Index("ix_snapshot_rows_as_of", snapshot_rows.c.as_of)
 # Covers storage.snapshots.EffectiveRows: the recent periods of one indicator are a range of this index,
