@@ -25,6 +25,7 @@ from sqlalchemy.dialects import sqlite
 
 from compliance.model.task import TaskChangeKind
 from compliance.storage.auditlog import format_at
+from compliance.storage.bulk import sqlite_insert
 from compliance.storage.schema import notifications, tasks
 from compliance.storage.tasks import record_events
 
@@ -178,12 +179,35 @@ def queue(conn: Connection, messages: Sequence[NewNotification], *, at: dt.datet
     if dialect == "postgresql":
         inserted = _insert_postgresql(conn, rows)
         return [k for k in keys if k in inserted]
+    if dialect == "sqlite" and conn.info.get("immediate"):
+        # BEGIN IMMEDIATE holds the database's write lock since before the SELECT above: no other process
+        # can have queued a key meanwhile, so the keys not found are exactly the ones inserted. Multi-row
+        # statements through the driver: SQLAlchemy's RETURNING executemany cost 30 us a row (8,500
+        # task-opened emails in a first run at 10,000 agencies).
+        columns = list(rows[0])
+        sqlite_insert(
+            conn,
+            notifications,
+            columns,
+            [tuple(_sqlite_value(r[c]) for c in columns) for r in rows],
+            "ON CONFLICT (key) DO NOTHING",
+        )
+        return [k for k in keys if k not in existing]
     if dialect == "sqlite":
         stmt = sqlite.insert(notifications).on_conflict_do_nothing(index_elements=["key"])
     else:  # pragma: no cover - only the two supported databases
         raise NotImplementedError(dialect)
     inserted = set(conn.execute(stmt.returning(notifications.c.key), rows).scalars())
     return [k for k in keys if k in inserted]
+
+
+def _sqlite_value(value: Any) -> Any:
+    """A value as SQLAlchemy's SQLite types store it (Date as ISO text, Boolean as 0/1)."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    return value
 
 
 def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
