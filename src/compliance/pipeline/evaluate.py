@@ -31,14 +31,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from operator import attrgetter
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -54,6 +52,14 @@ from compliance.model.evaluation import Evaluation, Outcome
 from compliance.model.period import Period, parse_period
 from compliance.model.scope import scope_agencies
 from compliance.model.task import Task, TaskChange, TaskChangeKind, TaskStatus, Waiver
+from compliance.pipeline.evaluation_json import (
+    EvaluationJson,
+    digest_of,
+    entry_json,
+    evaluation_digest,
+    fingerprint,
+    fingerprints,
+)
 from compliance.storage import auditlog, bulk, runs, snapshots
 from compliance.storage import tasks as task_store
 from compliance.storage.auditlog import NewEntry
@@ -141,185 +147,6 @@ class RunResult:
         }
 
 
-# canonical_json's exact settings in one reusable encoder: json.dumps builds an encoder per call, which
-# doubles the cost of 400,000 evaluations. tests/pipeline check that the text equals canonical_json's.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_SHA256 = hashlib.sha256
-
-
-_encode = _CANONICAL.encode
-# The C encoder that canonical_json's settings build on each call, made once (no circular check: an
-# evaluation's inputs are a tree): half the cost per dict. None where the C accelerator is missing.
-_C_ENCODER = (
-    c_make_encoder(None, _CANONICAL.default, encode_basestring, None, ":", ",", True, False, False)
-    if c_make_encoder is not None
-    else None
-)
-
-
-def _encode_dict(value: dict[str, Any]) -> str:
-    if _C_ENCODER is None:  # pragma: no cover - CPython has it
-        return _encode(value)
-    return "".join(_C_ENCODER(value, 0))
-
-
-_quote = encode_basestring  # a JSON string, as the encoder writes it with ensure_ascii=False
-# `inputs["rows"]` is encoded apart (each row dict once per run, however many rules read it) and put in
-# place of this marker; a marker found anywhere else than once sends the evaluation to the plain encoder.
-_ROWS_MARK = "\x00rows\x00"
-_ROWS_MARK_JSON = _encode(_ROWS_MARK)
-_INFINITIES = (float("inf"), float("-inf"))
-_FEW_ROWS = 4
-_OUTCOME_TYPES = (Outcome, str)
-
-
-class _Plain(Exception):
-    """A field of a type the fast path does not write: encode the whole evaluation the plain way."""
-
-
-def _scalar(value: object) -> str:
-    if value is None:
-        return "null"
-    kind = type(value)
-    if kind is str:
-        return _quote(cast(str, value))
-    if kind is float:
-        if value != value or value in _INFINITIES:
-            raise _Plain  # canonical_json refuses them: let it say so
-        return float.__repr__(cast(float, value))
-    if kind is int:
-        return int.__repr__(cast(int, value))
-    raise _Plain
-
-
-def _count(value: object) -> str:
-    if value is None:
-        return "null"
-    if type(value) is int:
-        return int.__repr__(value)
-    raise _Plain
-
-
-class _EvaluationJson:
-    """canonical_json(evaluation.as_dict()), fast: the outer object written directly, the rows of long
-    row lists (read by many rules) encoded once each. The same text as canonical_json (tests/pipeline
-    check it on arbitrary evaluations, with and without the row cache); anything unusual goes the
-    plain way. `few_rows`: up to how many rows an evaluation's inputs are encoded without the cache."""
-
-    def __init__(self, *, few_rows: int = _FEW_ROWS) -> None:
-        self._few_rows = few_rows
-        self._rows: dict[int, str] = {}
-        self._alive: list[object] = []  # the row dicts whose id() keys _rows: kept alive for the run
-
-    def __call__(self, e: Evaluation) -> str:
-        try:
-            return self._fast(e)
-        except _Plain:
-            return _encode(e.as_dict())
-
-    def _inputs(self, inputs: dict[str, Any]) -> str:
-        rows = inputs.get("rows")
-        if type(rows) is not list:
-            return _encode(inputs)
-        cache = self._rows
-        parts: list[str] = []
-        for row in rows:
-            found = cache.get(id(row))
-            if found is None:
-                if type(row) is not dict:
-                    raise _Plain
-                found = cache[id(row)] = _encode_dict(row)
-                self._alive.append(row)
-            parts.append(found)
-        rest = dict(inputs)
-        rest["rows"] = _ROWS_MARK
-        text = _encode_dict(rest)
-        if text.count(_ROWS_MARK_JSON) != 1:
-            raise _Plain
-        return text.replace(_ROWS_MARK_JSON, f"[{','.join(parts)}]", 1)
-
-    def _fast(self, e: Evaluation) -> str:
-        inputs = e.inputs
-        if type(e.failing) is not bool or type(e.meets_resolve) is not bool or type(inputs) is not dict:
-            raise _Plain
-        if type(e.rule) is not str or type(e.agency) is not str or type(e.outcome) not in _OUTCOME_TYPES:
-            raise _Plain
-        rows = e.rows
-        if type(rows) is not tuple:
-            raise _Plain
-        for r in rows:
-            if type(r) is not int:
-                raise _Plain
-        # A few rows are encoded faster with the rest of the inputs than looked up; long lists (a rollup
-        # reads its children's rows, again for every rule on the indicator) are worth the cache.
-        read = inputs.get("rows")
-        inputs_json = (
-            self._inputs(inputs)
-            if type(read) is list and len(read) > self._few_rows
-            else _encode_dict(inputs)
-        )
-        return (
-            f'{{"agency":{_quote(e.agency)},"denominator":{_count(e.denominator)},'
-            f'"failing":{"true" if e.failing else "false"},"inputs":{inputs_json},'
-            f'"meets_resolve":{"true" if e.meets_resolve else "false"},"numerator":{_count(e.numerator)},'
-            f'"outcome":{_quote(e.outcome)},"period":{_scalar_text(e.period)},'
-            f'"rows":[{",".join(map(int.__repr__, rows))}],'
-            f'"rule":{_quote(e.rule)},"streak":{_count(e.streak)},"target":{_scalar(e.target)},'
-            f'"value":{_scalar(e.value)}}}'
-        )
-
-
-def _scalar_text(value: object) -> str:
-    if value is None:
-        return "null"
-    if type(value) is str:
-        return _quote(value)
-    raise _Plain
-
-
-def _eval_json(evaluation: Evaluation) -> str:
-    return _EvaluationJson()(evaluation)
-
-
-def _entry_json(evaluation_json: str, on_text: str) -> str:
-    """The `evaluation` entry's data: the evaluation's canonical JSON with `evaluated_on` added.
-
-    Spliced in where sorting puts it (after "denominator", before "failing"): `,"failing":` cannot occur
-    earlier, since the keys before it are "agency" (a JSON string, whose quotes are escaped) and
-    "denominator" (a number or null). Equal to canonical_json({**as_dict(), "evaluated_on": D}).
-    """
-    at = evaluation_json.index(',"failing":')
-    return f'{evaluation_json[:at]},"evaluated_on":"{on_text}"{evaluation_json[at:]}'
-
-
-def fingerprint(evaluation: Evaluation) -> str:
-    """sha256 of the evaluation's canonical JSON: outcome, figures, rows and inputs."""
-    return _SHA256(_eval_json(evaluation).encode("utf-8")).hexdigest()
-
-
-def _fingerprints(evaluations: Iterable[Evaluation]) -> list[str]:
-    """fingerprint() of each, with one encoder (rows shared by several rules encoded once)."""
-    encode = _EvaluationJson()
-    return [_SHA256(encode(e).encode("utf-8")).hexdigest() for e in evaluations]
-
-
-def _digest_of(fingerprints: Iterable[str]) -> str:
-    h = _SHA256()
-    for fp in fingerprints:
-        h.update(f"{fp}\n".encode("ascii"))
-    return h.hexdigest()
-
-
-def evaluation_digest(evaluations: Sequence[Evaluation]) -> str:
-    """The run's digest: sha256 over each evaluation's fingerprint (hex) followed by a newline, in
-    (rule, agency) order; a fingerprint is the sha256 of the evaluation's canonical JSON (docs/audit.md).
-
-    A hash of hashes, so that a run that evaluated only what D changed can compute it from the
-    fingerprints kept in evaluation_state.
-    """
-    return _digest_of(fingerprint(e) for e in sorted(evaluations, key=lambda e: (e.rule, e.agency)))
-
-
 def _new_run_id(on: dt.date) -> str:
     return f"run-{on:%Y%m%d}-{uuid.uuid4().hex[:12]}"
 
@@ -384,7 +211,7 @@ def _refuse_going_back(last: runs.RunRecord | None, on: dt.date) -> None:
 def _inputs_key(deployment: Deployment) -> str:
     """What, besides the rules revision and the snapshots, decides every evaluation: the agency
     directory (scopes, the tree of rollups) and the engine's semantics."""
-    h = _SHA256(f"{_SEMANTICS}\n{compliance.__version__}\n".encode())
+    h = hashlib.sha256(f"{_SEMANTICS}\n{compliance.__version__}\n".encode())
     for agency in deployment.directory:
         h.update(repr(agency).encode("utf-8"))
     return h.hexdigest()
@@ -467,6 +294,9 @@ def _partial_plan(
     return _Partial(cells=cells, scope={r: sorted(a) for r, a in pairs.items()}, moved=moved)
 
 
+# A first run holds millions of small objects (rows, evaluations, JSON texts) and makes next to no
+# reference cycles: the cyclic collector's full passes over them cost about 1 s at 10,000 agencies.
+@no_cyclic_gc()
 def evaluate_run(
     db: Database,
     deployment: Deployment,
@@ -483,32 +313,6 @@ def evaluate_run(
     `incremental=False` evaluates every pair even when only D changed (the reference the tests compare
     the incremental run with).
     """
-    # A first run holds millions of small objects (rows, evaluations, JSON texts) and makes next to no
-    # reference cycles: the cyclic collector's full passes over them cost about 1 s at 10,000 agencies.
-    with no_cyclic_gc():
-        return _evaluate_run(
-            db,
-            deployment,
-            backend,
-            on,
-            clock=clock,
-            dry_run=dry_run,
-            queue_run_messages=queue_run_messages,
-            incremental=incremental,
-        )
-
-
-def _evaluate_run(
-    db: Database,
-    deployment: Deployment,
-    backend: EngineBackend,
-    on: dt.date,
-    *,
-    clock: Clock,
-    dry_run: bool,
-    queue_run_messages: MessageHook | None,
-    incremental: bool,
-) -> RunResult:
     started = clock.now()
     at = auditlog.format_at(started)
     rulebook = deployment.rulebook
@@ -548,20 +352,20 @@ def _evaluate_run(
             digest = ""  # computed while the entries are written, unless needed before (below)
         else:
             cells = partial.cells
-            fingerprints = _fingerprints(evaluations)
+            fps = fingerprints(evaluations)
             evaluated_keys = {(e.rule, e.agency) for e in evaluations}
             removed = [k for k in cells if k[1] in partial.moved and k not in evaluated_keys]
             merged = {k: v[2] for k, v in cells.items()}
             outcome_of = {k: v[0] for k, v in cells.items()}
             for k in removed:
                 del merged[k], outcome_of[k]
-            for e, fp in zip(evaluations, fingerprints, strict=True):
+            for e, fp in zip(evaluations, fps, strict=True):
                 merged[(e.rule, e.agency)] = fp
                 outcome_of[(e.rule, e.agency)] = e.outcome.value
             counts = dict.fromkeys(OUTCOMES, 0)
             counts.update(Counter(outcome_of.values()))
             total = len(merged)
-            digest = _digest_of(merged[k] for k in sorted(merged))
+            digest = digest_of(merged[k] for k in sorted(merged))
             del merged, outcome_of
 
         active = task_store.active_tasks(conn)
@@ -590,7 +394,7 @@ def _evaluate_run(
                 started_at=at,
                 backend=backend.name,
                 evaluations=total,
-                digest=_digest_of(_fingerprints(evaluations)),
+                digest=digest_of(fingerprints(evaluations)),
                 dry_run=True,
                 changes=list(changes),
                 evaluated=evaluations,
@@ -599,7 +403,7 @@ def _evaluate_run(
             last is not None and last.evaluated_on == on and last.rules_revision == revision and not changes
         )
         if same_day and not digest:
-            digest = _digest_of(_fingerprints(evaluations))
+            digest = digest_of(fingerprints(evaluations))
         if same_day and last is not None and last.digest == digest:
             return _repeat_result(
                 last, len(active), evaluations, partial is not None, deployment, backend, db, clock
@@ -630,12 +434,12 @@ def _evaluate_run(
             changed_cells: list[runs.StateTuple] = []
             logged = 0
             on_text = on.isoformat()
-            digest_h = _SHA256()
-            as_json = _EvaluationJson()
+            digest_h = hashlib.sha256()
+            as_json = EvaluationJson()
             add = appender.add_fields
             for e in evaluations:
                 text = as_json(e)
-                fp = _SHA256(text.encode("utf-8")).hexdigest()
+                fp = hashlib.sha256(text.encode("utf-8")).hexdigest()
                 if partial is None:
                     digest_h.update(f"{fp}\n".encode("ascii"))
                 known = previous.pop((e.rule, e.agency), None)
@@ -649,7 +453,7 @@ def _evaluate_run(
                     e.agency,
                     e.period,
                     e.outcome.value,
-                    _entry_json(text, on_text),
+                    entry_json(text, on_text),
                     revision,
                 )
                 if known is None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, select, update
 
+from compliance.audit import CANONICAL_ENCODER
 from compliance.errors import NotFoundError, StateError
 from compliance.model.task import Task, TaskChange, TaskChangeKind, TaskStatus
 from compliance.storage.bulk import bulk_insert
@@ -48,8 +49,6 @@ class TaskEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-# canonical_json's settings, built once: json.dumps makes an encoder per call (tens of thousands here).
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _PLAIN = json.JSONEncoder(ensure_ascii=False)  # json.dumps(value, ensure_ascii=False)
 
 
@@ -190,7 +189,7 @@ def record_events(
 ) -> None:
     """Append (task_id, kind, data) lines to the tasks' histories."""
     day = on.isoformat()
-    encode = _CANONICAL.encode
+    encode = CANONICAL_ENCODER.encode
     rows = [(tid, at, day, kind, run_id, encode(data)) for tid, kind, data in events]
     bulk_insert(conn, task_events, ("task_id", "at", "on_date", "kind", "run_id", "data"), rows)
 
