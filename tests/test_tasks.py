@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -69,23 +70,24 @@ def ev(
     )
 
 
-def open_task(**kw: object) -> Task:
-    base: dict[str, object] = dict(
-        id=7,
-        rule="pay-30",
-        agency="a",
-        status=TaskStatus.OPEN,
-        opened_on=dt.date(2023, 6, 15),
-        due_on=dt.date(2023, 7, 15),
-        period="2023-05",
-        last_period="2023-05",
-        value=0.25,
-        target=0.3,
-        assignee="head.a@example.gov.vn",
-        streak=2,
-    )
-    base.update(kw)
-    return Task(**base)  # type: ignore[arg-type]
+OPEN_TASK = Task(
+    id=7,
+    rule="pay-30",
+    agency="a",
+    status=TaskStatus.OPEN,
+    opened_on=dt.date(2023, 6, 15),
+    due_on=dt.date(2023, 7, 15),
+    period="2023-05",
+    last_period="2023-05",
+    value=0.25,
+    target=0.3,
+    assignee="head.a@example.gov.vn",
+    streak=2,
+)
+
+
+def open_task(**kw: Any) -> Task:
+    return OPEN_TASK.with_(**kw)
 
 
 def run(

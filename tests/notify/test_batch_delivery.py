@@ -4,12 +4,14 @@ written, synced and recorded a batch at a time), on real databases and through a
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import email
 import email.policy
 import re
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.conftest import Cli
@@ -35,24 +37,25 @@ def parse(data: bytes) -> EmailMessage:
     return parsed
 
 
-def message(**changes: object) -> OutgoingEmail:
-    base: dict[str, object] = {
-        "key": "digest:2023-07-14:giamdoc.sotnmt@example.gov.vn:12,13",
-        "kind": "digest",
-        "sender": Address("cchc@example.gov.vn", LONG_NAME),
-        "to": (Address("giamdoc.sotnmt@example.gov.vn", "Nguyễn Thanh Hải"),),
-        "cc": (
-            Address("vanthu.sotnmt@example.gov.vn", 'Văn thư "Sở", phòng 1'),
-            Address("a.b@example.gov.vn"),
-        ),
-        "subject": "[CCHC] Danh sách nhiệm vụ cần xử lý (02 nhiệm vụ) – " + LONG_NAME,
-        "text": "Kính gửi: Ông/Bà Nguyễn Thanh Hải\n\n" + "Tỷ lệ 31,25%; chỉ tiêu ≥ 30%.\n" * 40,
-        "html": "<p>Kính gửi: Ông/Bà Nguyễn Thanh Hải</p>" + "<p>Tỷ lệ <strong>31,25%</strong></p>" * 40,
-        "task_ids": (12, 13),
-        "date": AT,
-    }
-    base.update(changes)
-    return OutgoingEmail(**base)  # type: ignore[arg-type]
+MESSAGE = OutgoingEmail(
+    key="digest:2023-07-14:giamdoc.sotnmt@example.gov.vn:12,13",
+    kind="digest",
+    sender=Address("cchc@example.gov.vn", LONG_NAME),
+    to=(Address("giamdoc.sotnmt@example.gov.vn", "Nguyễn Thanh Hải"),),
+    cc=(
+        Address("vanthu.sotnmt@example.gov.vn", 'Văn thư "Sở", phòng 1'),
+        Address("a.b@example.gov.vn"),
+    ),
+    subject="[CCHC] Danh sách nhiệm vụ cần xử lý (02 nhiệm vụ) – " + LONG_NAME,
+    text="Kính gửi: Ông/Bà Nguyễn Thanh Hải\n\n" + "Tỷ lệ 31,25%; chỉ tiêu ≥ 30%.\n" * 40,
+    html="<p>Kính gửi: Ông/Bà Nguyễn Thanh Hải</p>" + "<p>Tỷ lệ <strong>31,25%</strong></p>" * 40,
+    task_ids=(12, 13),
+    date=AT,
+)
+
+
+def message(**changes: Any) -> OutgoingEmail:
+    return dataclasses.replace(MESSAGE, **changes)
 
 
 def test_bytes_are_ascii_with_short_lines_and_read_back_exactly() -> None:

@@ -13,14 +13,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 from tests.notify.conftest import config, deployment, directory, rulebook, store_tasks, task
 from tests.support.sendgrid_server import API_KEY, Reply, SendGridServer
 
 from compliance.clock import FixedClock
+from compliance.errors import SendError
 from compliance.loading.deployment import Deployment
 from compliance.model.agency import Agency
-from compliance.model.task import TaskChange, TaskChangeKind, TaskStatus
+from compliance.model.task import Task, TaskChange, TaskChangeKind, TaskStatus
 from compliance.notify import render
 from compliance.notify.backends import make_backend
 from compliance.notify.backends.file import FileBackend
@@ -59,6 +60,11 @@ def verified(db: Database) -> int:
     return count
 
 
+def queue_opened(conn: Connection, dep: Deployment, opened: Task, day: dt.date) -> None:
+    """The task-opened email of `opened`, queued by the evaluation run of `day` in its transaction."""
+    run_messages_hook(dep, clock=clock(day))(conn, [TaskChange(TaskChangeKind.OPENED, opened)], "r-1", day)
+
+
 def run(db: Database, dep: Deployment, day: dt.date, backend: Any = None, **kwargs: Any) -> NotifyResult:
     backend = backend or FileBackend(dep.config.outbox_dir)
     return notify_run(db, dep, backend, day, clock=clock(day), **kwargs)
@@ -71,7 +77,7 @@ class Killed(BaseException):
 class DiesAfterWriting(FileBackend):
     """Writes the batch (the "provider" has the messages), then the process dies before recording."""
 
-    def send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
+    def send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult | SendError]:
         super().send_batch(emails)
         raise Killed
 
@@ -165,9 +171,7 @@ def test_an_email_states_the_facts_as_at_the_run_not_as_at_sending(db: Database,
     saturday = D(2023, 7, 8)
     [opened] = store_tasks(db, [task(None, opened_on=saturday, due_on=D(2023, 7, 24))], on=saturday)
     with db.begin() as conn:
-        run_messages_hook(dep, clock=clock(saturday))(
-            conn, [TaskChange(TaskChangeKind.OPENED, opened)], "r-1", saturday
-        )
+        queue_opened(conn, dep, opened, saturday)
         # A later run finds a new figure before Monday's notify sends the task-opened email.
         conn.execute(update(tasks_table).where(tasks_table.c.id == opened.id).values(value="0.2875"))
     run(db, dep, D(2023, 7, 10))
@@ -446,9 +450,7 @@ def test_a_message_that_cannot_be_rendered_fails_visibly_and_the_others_go_out(
     friday = D(2023, 7, 14)  # the day's evaluation run opens a task of another head
     [opened] = store_tasks(db, [task(None, agency="h-caibe", opened_on=friday)], on=friday)
     with db.begin() as conn:
-        run_messages_hook(dep, clock=clock(friday))(
-            conn, [TaskChange(TaskChangeKind.OPENED, opened)], "r-1", friday
-        )
+        queue_opened(conn, dep, opened, friday)
     result = run(db, dep, D(2023, 7, 14))
     assert (result.sent, result.failed, result.queued) == (1, 2, 0)
     failed = {r.task_ids[0]: r for r in rows(db, status="failed")}
@@ -481,9 +483,7 @@ def test_the_task_page_timeline_says_a_queued_email_is_rendered_when_sent(
     saturday = D(2023, 7, 8)
     [opened] = store_tasks(db, [task(None, opened_on=saturday, due_on=D(2023, 7, 24))], on=saturday)
     with db.begin() as conn:
-        run_messages_hook(dep, clock=clock(saturday))(
-            conn, [TaskChange(TaskChangeKind.OPENED, opened)], "r-1", saturday
-        )
+        queue_opened(conn, dep, opened, saturday)
 
     def mail_lines() -> list[str]:
         with db.read() as conn:

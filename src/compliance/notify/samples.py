@@ -4,6 +4,7 @@ planned message of every kind over them (`compliance check` renders every templa
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from compliance.model.agency import Agency, AgencyDirectory
 from compliance.model.rules import Indicator, Rule, Rulebook
@@ -11,6 +12,13 @@ from compliance.model.task import Task, TaskStatus
 from compliance.notify.planning import PlannedMessage, Recipient
 
 __all__ = ["sample_messages", "sample_world"]
+
+
+def _task(**fields: Any) -> Task:
+    """A task of the sample department, assigned to its head."""
+    return Task(
+        agency="so-tnmt", assignee="giamdoc.sotnmt@example.gov.vn", assignee_name="Nguyễn Thanh Hải", **fields
+    )
 
 
 def sample_world() -> tuple[Rulebook, AgencyDirectory, list[Task], dt.date]:
@@ -85,9 +93,8 @@ def sample_world() -> tuple[Rulebook, AgencyDirectory, list[Task], dt.date]:
         ]
     )
     on = dt.date(2023, 7, 5)
-    head = ("so-tnmt", "giamdoc.sotnmt@example.gov.vn", "Nguyễn Thanh Hải")
     tasks = [
-        Task(
+        _task(
             id=12,
             rule="online-payment-30",
             status=TaskStatus.OPEN,
@@ -97,11 +104,8 @@ def sample_world() -> tuple[Rulebook, AgencyDirectory, list[Task], dt.date]:
             last_period="2023-06",
             value=0.2625,
             target=0.3,
-            agency=head[0],
-            assignee=head[1],
-            assignee_name=head[2],
         ),
-        Task(
+        _task(
             id=13,
             rule="db-land-shared",
             status=TaskStatus.ACKNOWLEDGED,
@@ -112,11 +116,8 @@ def sample_world() -> tuple[Rulebook, AgencyDirectory, list[Task], dt.date]:
             value="built",
             target="connected",
             acknowledged_by="vanthu.sotnmt@example.gov.vn",
-            agency=head[0],
-            assignee=head[1],
-            assignee_name=head[2],
         ),
-        Task(
+        _task(
             id=14,
             rule="backlog",
             status=TaskStatus.OPEN,
@@ -127,9 +128,6 @@ def sample_world() -> tuple[Rulebook, AgencyDirectory, list[Task], dt.date]:
             value=1305,
             target=1000,
             escalated_on=dt.date(2023, 6, 7),
-            agency=head[0],
-            assignee=head[1],
-            assignee_name=head[2],
         ),
     ]
     return rulebook, directory, tasks, on

@@ -741,9 +741,8 @@ class _Sender:
             except Exception as exc:  # a backend bug must not lose the message or stop the other messages
                 error, retryable, wait = f"lỗi không xác định: {type(exc).__name__}: {exc}", True, None
             else:
-                faults.point(
-                    "notify.sent"
-                )  # the provider has it; a crash here is the possible-duplicate window
+                # The provider has it; a crash here is the possible-duplicate window.
+                faults.point("notify.sent")
                 tally.sent += 1
                 tally.possible_duplicates += int(claimed.possible_duplicate)
                 tally.consecutive = 0

@@ -36,7 +36,6 @@ __all__ = [
     "claim",
     "claim_rows",
     "count_by_status",
-    "deliverable",
     "deliverable_ids",
     "exhausted",
     "fail_unrendered",
@@ -262,25 +261,9 @@ def requeue_interrupted(conn: Connection) -> list[int]:
     return ids
 
 
-def deliverable(
-    conn: Connection, *, on: dt.date, now: dt.datetime, max_attempts: int
-) -> list[NotificationRow]:
-    """Queued rows due by D, not waiting for a later attempt, with attempts left; oldest first."""
-    rows = conn.execute(
-        select(notifications)
-        .where(
-            notifications.c.status == "queued",
-            notifications.c.due_on <= on,
-            notifications.c.attempts < max_attempts,
-            or_(notifications.c.next_attempt_at.is_(None), notifications.c.next_attempt_at <= format_at(now)),
-        )
-        .order_by(notifications.c.due_on, notifications.c.id)
-    )
-    return [_row(r) for r in rows]
-
-
 def deliverable_ids(conn: Connection, *, on: dt.date, now: dt.datetime, max_attempts: int) -> list[int]:
-    """The ids of `deliverable` rows, in the same order: the bodies are read when each is claimed."""
+    """Ids of the queued rows due by D, not waiting for a later attempt, with attempts left; oldest
+    first. Ids only: the bodies are read when each is rendered or claimed."""
     return list(
         conn.execute(
             select(notifications.c.id)
@@ -320,6 +303,10 @@ def claim_rows(conn: Connection, notification_ids: Sequence[int]) -> list[Notifi
     return [claimed[i] for i in notification_ids if i in claimed]
 
 
+# A queued row still waiting for its text (rendered from its facts before it is first claimed).
+_WAITING_FOR_TEXT = (notifications.c.status == "queued", notifications.c.facts.is_not(None))
+
+
 def unrendered(conn: Connection, notification_ids: Sequence[int]) -> list[NotificationRow]:
     """The queued rows among `notification_ids` still waiting for their text, in that order."""
     if not notification_ids:
@@ -329,8 +316,7 @@ def unrendered(conn: Connection, notification_ids: Sequence[int]) -> list[Notifi
         for r in conn.execute(
             select(notifications).where(
                 notifications.c.id.in_(list(notification_ids)),
-                notifications.c.status == "queued",
-                notifications.c.facts.is_not(None),
+                *_WAITING_FOR_TEXT,
             )
         )
     }
@@ -346,8 +332,7 @@ def store_rendered(conn: Connection, rendered: Sequence[tuple[int, str, str, str
         update(notifications)
         .where(
             notifications.c.id == bindparam("b_id"),
-            notifications.c.status == "queued",
-            notifications.c.facts.is_not(None),
+            *_WAITING_FOR_TEXT,
         )
         .values(
             subject=bindparam("b_subject"),
@@ -368,8 +353,7 @@ def fail_unrendered(conn: Connection, failures: Sequence[tuple[int, str]]) -> li
             update(notifications)
             .where(
                 notifications.c.id == notification_id,
-                notifications.c.status == "queued",
-                notifications.c.facts.is_not(None),
+                *_WAITING_FOR_TEXT,
             )
             .values(status="failed", error=error, next_attempt_at=None)
         )
@@ -391,28 +375,12 @@ def exhausted(conn: Connection, *, max_attempts: int) -> list[NotificationRow]:
 def claim(conn: Connection, notification_id: int) -> NotificationRow | None:
     """queued -> sending with attempts + 1; None if another process got there first (or the message
     has no text yet)."""
-    result = conn.execute(
-        update(notifications)
-        .where(
-            notifications.c.id == notification_id,
-            notifications.c.status == "queued",
-            notifications.c.facts.is_(None),
-        )
-        .values(status="sending", attempts=notifications.c.attempts + 1)
-    )
-    if result.rowcount != 1:
-        return None
-    return get_notification(conn, notification_id)
+    claimed = claim_rows(conn, [notification_id])
+    return claimed[0] if claimed else None
 
 
 def mark_sent(conn: Connection, notification_id: int, *, provider_id: str | None, at: dt.datetime) -> None:
-    conn.execute(
-        update(notifications)
-        .where(notifications.c.id == notification_id)
-        .values(
-            status="sent", provider_id=provider_id, sent_at=format_at(at), error=None, next_attempt_at=None
-        )
-    )
+    mark_sent_many(conn, [(notification_id, provider_id)], at=at)
 
 
 def mark_sent_many(conn: Connection, sent: Sequence[tuple[int, str | None]], *, at: dt.datetime) -> None:
