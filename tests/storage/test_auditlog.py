@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from json.encoder import encode_basestring
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -158,7 +159,17 @@ def test_the_fast_body_is_the_canonical_json_of_the_entry(
     run_id, rule, agency, period, outcome, revision = fields
     entry = AuditEntry(seq, at, kind, run_id, rule, agency, period, outcome, data, revision, prev)
     body = auditlog._body_json(
-        seq, at, run_id, kind, rule, agency, period, outcome, canonical_json(data), revision, prev
+        seq,
+        encode_basestring(at),
+        run_id,
+        kind,
+        rule,
+        agency,
+        period,
+        outcome,
+        canonical_json(data),
+        revision,
+        prev,
     )
     assert body == canonical_json(entry.body())
 

@@ -108,11 +108,11 @@ class SeriesIndex:
         self._complete: set[Key] = set()  # series whose older rows were read (windowed rows only)
         # For the engine: the audit form of each row used, made once (compliance.engine.core._row_input).
         self.row_inputs: dict[int, tuple[Point, dict[str, Any]]] = {}
-        if self._window is not None:
-            for points in self._window.recent_points():
+        if isinstance(rows, RowWindow):
+            for points in rows.recent_points():
                 self._add(points)
         else:
-            self._add_rows(rows)  # type: ignore[arg-type]
+            self._add_rows(rows)
 
     # --- loading ----------------------------------------------------------------------------------
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, cast
 
 from sqlalchemy import Connection, Table, event
 
-__all__ = ["Writer", "bulk_insert", "sqlite_insert"]
+__all__ = ["Writer", "bulk_insert", "driver_rows", "pg_copy", "sqlite_insert"]
 
 # Rows per SQLite INSERT statement at most (fewer when the columns would pass the bind-parameter limit:
 # 2,730 rows of the audit log's 12 columns). A statement's parameters are bound under the GIL, its
@@ -38,11 +38,15 @@ def bulk_insert(
     if conn.dialect.name != "postgresql":
         sqlite_insert(conn, table, columns, rows)
         return
+    pg_copy(conn, table.name, _checked(table, columns), rows)
+
+
+def pg_copy(conn: Connection, name: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
+    """PostgreSQL: COPY `rows` into table `name` (any table, a temporary one too) through the driver."""
     import psycopg
 
-    column_list = ", ".join(_checked(table, columns))
     raw = cast(psycopg.Connection[Any], conn.connection.dbapi_connection)
-    with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({column_list}) FROM STDIN") as copy:
+    with raw.cursor() as cur, cur.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
 
@@ -74,6 +78,18 @@ def sqlite_insert(
     if whole < len(rows):
         rest = rows[whole:]
         conn.exec_driver_sql(head + ", ".join([one] * len(rest)) + tail, tuple(flat(rest)))
+
+
+def driver_rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """The rows of `sql` (in the driver's paramstyle) as the driver's cursor gives them: plain tuples,
+    with no Row object each (for millions of rows SQLAlchemy's row processing costs more than the query)."""
+    result = conn.exec_driver_sql(sql, tuple(params))
+    cursor = result.cursor
+    assert cursor is not None
+    try:
+        return cast(list[Any], cursor.fetchall())  # a list with both drivers (sqlite3, psycopg)
+    finally:
+        result.close()
 
 
 def _checked(table: Table, columns: Sequence[str]) -> Sequence[str]:

@@ -6,13 +6,13 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, select
 
 from compliance.audit import canonical_json
 from compliance.model.task import Waiver
-from compliance.storage.bulk import bulk_insert, sqlite_insert
+from compliance.storage.bulk import bulk_insert, driver_rows, pg_copy, sqlite_insert
 from compliance.storage.schema import audit_log, evaluation_state, rule_revisions, runs, waivers
 
 __all__ = [
@@ -172,26 +172,15 @@ def _json_scalar(text: str | None) -> float | str | None:
 
 
 def load_fingerprints(conn: Connection) -> dict[Key, str]:
-    """(rule, agency) -> fingerprint of its last logged evaluation.
-
-    Read through the driver's cursor: 400,000 rows as plain tuples, without a Row object each.
-    """
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute("SELECT rule, agency, fingerprint FROM evaluation_state")
-        return {(r[0], r[1]): r[2] for r in cursor.fetchall()}
-    finally:
-        cursor.close()
+    """(rule, agency) -> fingerprint of its last logged evaluation (400,000 rows: storage.bulk.driver_rows)."""
+    rows = driver_rows(conn, "SELECT rule, agency, fingerprint FROM evaluation_state")
+    return {(r[0], r[1]): r[2] for r in rows}
 
 
 def load_cells(conn: Connection) -> dict[Key, tuple[str, str | None, str]]:
-    """(rule, agency) -> (outcome, period, fingerprint) of every matrix cell, through the driver's cursor."""
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute("SELECT rule, agency, outcome, period, fingerprint FROM evaluation_state")
-        return {(r[0], r[1]): (r[2], r[3], r[4]) for r in cursor.fetchall()}
-    finally:
-        cursor.close()
+    """(rule, agency) -> (outcome, period, fingerprint) of every matrix cell (storage.bulk.driver_rows)."""
+    rows = driver_rows(conn, "SELECT rule, agency, outcome, period, fingerprint FROM evaluation_state")
+    return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
 
 
 def snapshot_watermark(conn: Connection) -> int:
@@ -272,15 +261,9 @@ def copy_to_temp(
     conn: Connection, name: str, columns: Sequence[tuple[str, str]], rows: Iterable[tuple[Any, ...]]
 ) -> None:
     """PostgreSQL: a temporary table `name` (dropped at commit) filled by COPY, for set-based updates."""
-    import psycopg
-
     definition = ", ".join(f"{c} {t}" for c, t in columns)
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({definition}) ON COMMIT DROP")
-    raw = cast(psycopg.Connection[Any], conn.connection.dbapi_connection)
-    names = ", ".join(c for c, _ in columns)
-    with raw.cursor() as cur, cur.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    pg_copy(conn, name, [c for c, _ in columns], rows)
 
 
 def insert_state(conn: Connection, rows: Sequence[StateTuple]) -> None:

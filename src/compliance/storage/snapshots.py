@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import PurePath
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import Connection, and_, exists, insert, or_, select
 
@@ -22,7 +22,7 @@ from compliance.errors import Problem
 from compliance.model.period import Period, parse_period
 from compliance.model.snapshot import SnapshotRow
 from compliance.storage.auditlog import NewEntry, append, lock_head
-from compliance.storage.bulk import bulk_insert
+from compliance.storage.bulk import bulk_insert, driver_rows
 from compliance.storage.schema import snapshot_files, snapshot_rows
 
 __all__ = [
@@ -363,16 +363,8 @@ class EffectiveRows:
             yield self._fetch(sql, (*params, on))
 
     def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Point]:
-        # The driver's cursor directly: for millions of rows SQLAlchemy's row processing would cost more
-        # than the query.
-        result = self._conn.exec_driver_sql(sql, params)
-        cursor = result.cursor
-        assert cursor is not None
-        try:
-            # Plain tuples in the Point layout (what the driver gives for this SELECT).
-            rows = cast(list[Point], cursor.fetchall())
-        finally:
-            result.close()
+        # Plain tuples in the Point layout (what the driver gives for this SELECT).
+        rows: list[Point] = driver_rows(self._conn, sql, params)
         self.read += len(rows)
         return rows
 
