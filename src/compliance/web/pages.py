@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -21,16 +22,27 @@ from compliance.storage.outbox import NotificationRow, notifications_for_task
 from compliance.storage.runs import last_run, list_waivers, read_state
 from compliance.web import format as fmt
 from compliance.web import queries
-from compliance.web.auth import csrf_valid
+from compliance.web.auth import Principal, csrf_valid
 from compliance.web.charts import ChartPoint, line_chart
 from compliance.web.queries import PeriodFigure, indicator_series, task_audit_entries
 from compliance.web.site import Forbidden, Site
 from compliance.web.waiverform import REASON_MAX, WaiverForm
 
-__all__ = ["LEVEL_LABELS", "acknowledge", "agency_page", "overview", "show_task", "task_page"]
+__all__ = [
+    "FORM_EXPIRED",
+    "LEVEL_LABELS",
+    "acknowledge",
+    "agency_page",
+    "form_sender",
+    "load_task",
+    "overview",
+    "show_task",
+    "task_page",
+]
 
 PAGE_AGENCIES = 100
 NOTE_MAX = 2000
+FORM_EXPIRED = "Biểu mẫu đã hết hiệu lực hoặc không hợp lệ. Vui lòng tải lại trang và thử lại."
 LEVEL_LABELS = {
     "province": "Cấp tỉnh",
     "department": "Sở, ban, ngành",
@@ -513,24 +525,31 @@ def _acknowledge(site: Site, task_id: int, by: str, note: str | None) -> None:
     acknowledge_task(site.db, task_id, by=by, note=note, on=site.today(), clock=site.clock)
 
 
-async def acknowledge(request: Request) -> Response:
-    site = _site(request)
-    task_id = int(request.path_params["task_id"])
-    form = await request.form()
+async def form_sender(request: Request, site: Site, form: FormData) -> Principal:
+    """Who posted `form`: a signed-in person with the session's CSRF token; anybody else is refused (403).
+    What each may do is for the action to check."""
     who = await run_in_threadpool(site.principal, request)
     if who is None:
         raise Forbidden("Bạn cần đăng nhập để thực hiện thao tác này.")
     if not csrf_valid(request.session, form.get("csrf_token")):
-        raise Forbidden("Biểu mẫu đã hết hiệu lực hoặc không hợp lệ. Vui lòng tải lại trang và thử lại.")
+        raise Forbidden(FORM_EXPIRED)
+    return who
 
-    def load() -> Task | None:
-        with site.db.read() as conn:
-            try:
-                return task_store.get_task(conn, task_id)
-            except NotFoundError:
-                return None
 
-    task = await run_in_threadpool(load)
+def load_task(site: Site, task_id: int) -> Task | None:
+    with site.db.read() as conn:
+        try:
+            return task_store.get_task(conn, task_id)
+        except NotFoundError:
+            return None
+
+
+async def acknowledge(request: Request) -> Response:
+    site = _site(request)
+    task_id = int(request.path_params["task_id"])
+    form = await request.form()
+    who = await form_sender(request, site, form)
+    task = await run_in_threadpool(load_task, site, task_id)
     if task is None or not who.can_acknowledge(task.agency):
         raise Forbidden(
             "Chỉ người đứng đầu cơ quan, đơn vị được giao nhiệm vụ mới xác nhận được nhiệm vụ này."

@@ -15,21 +15,18 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from compliance.errors import ComplianceError, NotFoundError
+from compliance.errors import ComplianceError
 from compliance.loading.deployment import Deployment
 from compliance.model.rules import Rulebook
-from compliance.model.task import Task, TaskChange, Waiver
-from compliance.storage import tasks as task_store
+from compliance.model.task import TaskChange, Waiver
 from compliance.storage.runs import list_waivers
 from compliance.web import format as fmt
-from compliance.web.auth import Principal, csrf_valid
-from compliance.web.pages import agency_name, not_found, rule_title, show_task
+from compliance.web.auth import Principal
+from compliance.web.pages import agency_name, form_sender, load_task, not_found, rule_title, show_task
 from compliance.web.site import Forbidden, Site
 from compliance.web.waiverform import REASON_MAX, WaiverForm, agency_choices
 
 __all__ = ["add_waiver_view", "waive_task", "waivers_view"]
-
-FORM_EXPIRED = "Biểu mẫu đã hết hiệu lực hoặc không hợp lệ. Vui lòng tải lại trang và thử lại."
 
 
 def _site(request: Request) -> Site:
@@ -81,10 +78,9 @@ def _render(
         return WaiverRow(w, rule_title(book, w.rule), agency_name(directory, w.agency))
 
     # Active ones by the day they end (the next to lapse first), expired ones the latest first.
-    active = [row(w) for w in sorted(found, key=lambda w: (w.until, w.id or 0)) if w.until >= today]
-    expired = [
-        row(w) for w in sorted(found, key=lambda w: (w.until, w.id or 0), reverse=True) if w.until < today
-    ]
+    ordered = sorted(found, key=lambda w: (w.until, w.id or 0))
+    active = [row(w) for w in ordered if w.until >= today]
+    expired = [row(w) for w in reversed(ordered) if w.until < today]
     return site.render(
         request,
         "waivers.html",
@@ -107,11 +103,7 @@ def _render(
 
 async def _office(request: Request, site: Site, form: FormData) -> Principal:
     """The signed-in office account sending a valid form; anybody else is refused (403), nothing stored."""
-    who = await run_in_threadpool(site.principal, request)
-    if who is None:
-        raise Forbidden("Bạn cần đăng nhập để thực hiện thao tác này.")
-    if not csrf_valid(request.session, form.get("csrf_token")):
-        raise Forbidden(FORM_EXPIRED)
+    who = await form_sender(request, site, form)
     if not who.can_waive:
         raise Forbidden("Chỉ cán bộ Văn phòng mới thêm được tạm miễn áp dụng.")
     return who
@@ -178,15 +170,7 @@ async def waive_task(request: Request) -> Response:
     task_id = int(request.path_params["task_id"])
     data = await request.form()
     who = await _office(request, site, data)
-
-    def load() -> Task | None:
-        with site.db.read() as conn:
-            try:
-                return task_store.get_task(conn, task_id)
-            except NotFoundError:
-                return None
-
-    task = await run_in_threadpool(load)
+    task = await run_in_threadpool(load_task, site, task_id)
     if task is None:
         return not_found(request, site, who)
     form = WaiverForm.from_form(data)
