@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -81,3 +82,14 @@ def table_counts(db: Database) -> dict[str, int]:
 def entries(db: Database, **filters: object) -> list[auditlog.AuditEntry]:
     with db.read() as conn:
         return list(auditlog.iter_entries(conn, **filters))  # type: ignore[arg-type]
+
+
+def written(db: Database, run_id: str) -> dict[str, Any]:
+    """A run's log entries and the matrix, without what differs between two stores by nature (run ids)."""
+    logged = [(e.kind, e.rule, e.agency, e.period, e.outcome, e.data) for e in entries(db, run_id=run_id)]
+    with db.read() as conn:
+        state = [
+            tuple(v for k, v in r._mapping.items() if k != "run_id")
+            for r in conn.execute(select(schema.evaluation_state).order_by("rule", "agency"))
+        ]
+    return {"logged": logged, "state": state}

@@ -35,7 +35,7 @@ from compliance.pipeline.evaluate import (
 from compliance.pipeline.evaluation_json import EvaluationJson, entry_json
 from compliance.storage import schema
 from compliance.storage.db import Database, open_database
-from tests.pipeline.evalsupport import clock_on, deployment_in, entries, ingest
+from tests.pipeline.evalsupport import clock_on, deployment_in, ingest, written
 from tests.support.deployment import AGENCIES_CSV, RULES_YAML, write_deployment
 
 PY = get_backend("python")
@@ -191,17 +191,12 @@ def _snapshot_lines(step: dict[str, Any], on: dt.date) -> str:
 
 def _written(db: Database, run_id: str) -> dict[str, Any]:
     """What a run wrote, without what differs between two stores by nature (run ids, file names)."""
-    logged = [(e.kind, e.rule, e.agency, e.period, e.outcome, e.data) for e in entries(db, run_id=run_id)]
     with db.read() as conn:
-        state = [
-            tuple(v for k, v in r._mapping.items() if k != "run_id")
-            for r in conn.execute(select(schema.evaluation_state).order_by("rule", "agency"))
-        ]
         tasks = [
             tuple(v for k, v in r._mapping.items() if k != "opened_run_id")
             for r in conn.execute(select(schema.tasks).order_by(schema.tasks.c.id))
         ]
-    return {"logged": logged, "state": state, "tasks": tasks}
+    return {**written(db, run_id), "tasks": tasks}
 
 
 def _twins(root: Path) -> tuple[Any, Database, Database]:

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 import compliance.pipeline.evaluate as evaluate
 from compliance.engine import get_backend
 from compliance.loading.deployment import Deployment
 from compliance.pipeline.evaluate import evaluate_run
-from compliance.storage import auditlog, bulk, runs, schema
+from compliance.storage import auditlog, bulk, runs
 from compliance.storage.db import Database, open_database
-from tests.pipeline.evalsupport import clock_on, deployment_in, entries, ingest, pay_rows, table_counts
+from tests.pipeline.evalsupport import clock_on, deployment_in, ingest, pay_rows, table_counts, written
 
 D1 = dt.date(2023, 1, 31)
 D2 = dt.date(2023, 2, 28)
@@ -24,14 +24,9 @@ PY = get_backend("python")
 
 def _written(db: Database, run_id: str) -> dict[str, Any]:
     """A run's entries and the matrix, without the run id (it differs between two stores)."""
-    logged = [(e.kind, e.rule, e.agency, e.period, e.outcome, e.data) for e in entries(db, run_id=run_id)]
     with db.read() as conn:
-        state = [
-            tuple(v for k, v in r._mapping.items() if k != "run_id")
-            for r in conn.execute(select(schema.evaluation_state).order_by("rule", "agency"))
-        ]
         verified = auditlog.verify(conn)[2]
-    return {"logged": logged, "state": state, "verified": verified}
+    return {**written(db, run_id), "verified": verified}
 
 
 def _history(db: Database, deployment: Deployment, root: Path, month: str, figures: dict[str, int]) -> None:

@@ -409,6 +409,12 @@ def evaluate_run(
                 last, len(active), evaluations, partial is not None, deployment, backend, db, clock
             )
 
+        # Read before the Writer takes the connection: the last logged fingerprint of every pair.
+        previous = (
+            {k: v[2] for k, v in partial.cells.items()}
+            if partial is not None
+            else runs.load_fingerprints(conn)
+        )
         # The entries and the matrix cells of the evaluations go to a Writer: its thread inserts each
         # chunk while this one computes the next (conn is left to it until the `with` ends; after it, the
         # Writer, closed, writes inline).
@@ -425,11 +431,6 @@ def evaluate_run(
                 )
             # One canonical JSON per evaluation gives its fingerprint, the digest and, when it changed,
             # the entry's data; entries stream to the table in chunks (a first run logs every evaluation).
-            previous = (
-                {k: v[2] for k, v in partial.cells.items()}
-                if partial is not None
-                else runs.load_fingerprints(conn)
-            )
             new_cells: list[runs.StateTuple] = []  # pairs not in evaluation_state yet: plain inserts
             changed_cells: list[runs.StateTuple] = []
             logged = 0

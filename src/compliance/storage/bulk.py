@@ -10,6 +10,7 @@ per row — which is what lets a `Writer` thread insert while the main thread go
 
 from __future__ import annotations
 
+import datetime as dt
 import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -19,7 +20,7 @@ from typing import Any, Concatenate, ParamSpec, cast
 
 from sqlalchemy import Connection, Table, event
 
-__all__ = ["Writer", "bulk_insert", "driver_rows", "pg_copy", "sqlite_insert"]
+__all__ = ["Writer", "bulk_insert", "cell", "driver_rows", "pg_copy", "sqlite_insert"]
 
 # Rows per SQLite INSERT statement at most (fewer when the columns would pass the bind-parameter limit:
 # 2,730 rows of the audit log's 12 columns). A statement's parameters are bound under the GIL, its
@@ -27,6 +28,12 @@ __all__ = ["Writer", "bulk_insert", "driver_rows", "pg_copy", "sqlite_insert"]
 # thread and the main thread (measured: 1,000-row statements left the main thread 0.5 s slower).
 _SQLITE_ROWS = 5000
 _VARIABLES_LIMIT: list[int] = []  # SQLITE_LIMIT_VARIABLE_NUMBER of the library, once read
+
+
+def cell(value: Any) -> Any:
+    """A value as the driver-level inserts write it: dates as ISO text (what SQLAlchemy's Date stores on
+    SQLite, and what COPY parses on PostgreSQL), everything else as it is (sqlite3 writes bools as 0/1)."""
+    return value.isoformat() if isinstance(value, dt.date) else value
 
 
 def bulk_insert(

@@ -25,7 +25,7 @@ from sqlalchemy.dialects import sqlite
 
 from compliance.model.task import TaskChangeKind
 from compliance.storage.auditlog import format_at
-from compliance.storage.bulk import sqlite_insert
+from compliance.storage.bulk import cell, sqlite_insert
 from compliance.storage.schema import notifications, tasks
 from compliance.storage.tasks import record_events
 
@@ -188,7 +188,7 @@ def queue(conn: Connection, messages: Sequence[NewNotification], *, at: dt.datet
             conn,
             notifications,
             columns,
-            [tuple(_sqlite_value(r[c]) for c in columns) for r in rows],
+            [tuple(cell(r[c]) for c in columns) for r in rows],
             "ON CONFLICT (key) DO NOTHING",
         )
         return [k for k in keys if k not in existing]
@@ -198,15 +198,6 @@ def queue(conn: Connection, messages: Sequence[NewNotification], *, at: dt.datet
         raise NotImplementedError(dialect)
     inserted = set(conn.execute(stmt.returning(notifications.c.key), rows).scalars())
     return [k for k in keys if k in inserted]
-
-
-def _sqlite_value(value: Any) -> Any:
-    """A value as SQLAlchemy's SQLite types store it (Date as ISO text, Boolean as 0/1)."""
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return int(value)
-    return value
 
 
 def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:

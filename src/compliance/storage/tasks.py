@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Row, func, select, update
 from compliance.audit import CANONICAL_ENCODER
 from compliance.errors import NotFoundError, StateError
 from compliance.model.task import Task, TaskChange, TaskChangeKind, TaskStatus
-from compliance.storage.bulk import bulk_insert
+from compliance.storage.bulk import bulk_insert, cell
 from compliance.storage.schema import task_events, tasks
 
 __all__ = [
@@ -231,11 +231,6 @@ def apply_changes(
     return out
 
 
-def _cell(value: Any) -> Any:
-    # Dates as ISO text: what SQLite stores for a Date column, and what COPY parses on PostgreSQL.
-    return value.isoformat() if isinstance(value, dt.date) else value
-
-
 def _new_ids(conn: Connection, count: int) -> list[int]:
     """Ids for `count` new tasks, taken up front so that they can be inserted in bulk."""
     if count == 0:
@@ -256,7 +251,7 @@ def _update_tasks(conn: Connection, changed: Sequence[Task]) -> None:
     if not changed:
         return
     names = [n for n in _columns(changed[0]) if n not in ("rule", "agency")]
-    rows = [(t.id, *(_cell(v) for n, v in _columns(t).items() if n in names)) for t in changed]
+    rows = [(t.id, *(cell(v) for n, v in _columns(t).items() if n in names)) for t in changed]
     if conn.dialect.name == "postgresql":
         from compliance.storage.runs import copy_to_temp
 
