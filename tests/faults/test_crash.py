@@ -58,6 +58,7 @@ class Outcome:
     rerun_code: int
     duplicates: int
     possible_duplicates: int
+    detail: str = ""  # the killed run's exit code and last output, to diagnose a point not reached
 
 
 @contextmanager
@@ -234,6 +235,7 @@ def test_kill_anywhere_then_rerun(kind: str, tmp_path: Path) -> None:
                 rerun.returncode,
                 sum(n - 1 for n in mail.values()),
                 len(after.possible_duplicates),
+                f"exit {killed.returncode}: {killed.stdout[-400:]}",
             )
 
         workers = 3
@@ -246,7 +248,7 @@ def test_kill_anywhere_then_rerun(kind: str, tmp_path: Path) -> None:
     finally:
         smtp.stop()
 
-    assert all(o.killed for o in outcomes), [o.point for o in outcomes if not o.killed]
+    assert all(o.killed for o in outcomes), [(o.point, o.detail) for o in outcomes if not o.killed]
     # 1 while bad.csv is still in the inbox (killed before it was moved out), else 0.
     assert all(o.rerun_code in (0, 1) for o in outcomes)
     duplicates = sum(o.duplicates for o in outcomes)
